@@ -1,0 +1,14 @@
+// Package types holds the Partner Central Selling API shapes that pcsync
+// sends and receives, under the names the official
+// github.com/aws/aws-sdk-go-v2/service/partnercentralselling/types module
+// uses, so that swapping that module in later is a small change.
+//
+// It owns the data shapes, the enums and the modeled errors. It does not own
+// the wire format (package partnercentral) or the model's validation rules
+// (package partnercentral/schema).
+//
+// One deliberate difference from the official module: timestamps are the
+// exact strings the service sent (ISO 8601), not *time.Time. The official
+// SDK truncates timestamps to milliseconds, and an EngagementLastModifiedAt
+// that does not match the server's value to the last digit is a conflict.
+package types
