@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+)
+
+// Exit statuses shared by the subcommands.
+const (
+	exitOK     = 0
+	exitFailed = 1 // the command ran and found a problem (an invalid job, ...)
+	exitUsage  = 2 // bad flags or arguments, or an I/O error
+)
+
+const usage = `worker: pcsync, the Partner Central bulk sync worker.
+
+Usage:
+  worker validate [FILE...]   check JSON Lines job files against the API model
+
+Run "worker COMMAND -h" for a command's flags.
+`
+
+// run is the whole program. Everything the operating system provides comes
+// in as a parameter, so tests can call it end to end.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError{exitUsage}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "validate":
+		return runValidate(ctx, rest, stdin, stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "worker: unknown command %q\n\n%s", cmd, usage)
+	return exitError{exitUsage}
+}
+
+// parseFlags parses a subcommand's flags; -h prints its help and succeeds.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitError{exitOK}
+	}
+	if err != nil {
+		return exitError{exitUsage}
+	}
+	return nil
+}
