@@ -166,11 +166,13 @@ func configuredEndpoint(cfg aws.Config) (string, bool) {
 }
 
 // Endpoint returns the URL requests go to.
-func (c *Client) Endpoint() (string, error) {
-	if ep := c.options.BaseEndpoint; ep != nil && *ep != "" {
-		return *ep, nil
+func (c *Client) Endpoint() (string, error) { return c.options.endpoint() }
+
+func (o *Options) endpoint() (string, error) {
+	if o.BaseEndpoint != nil && *o.BaseEndpoint != "" {
+		return *o.BaseEndpoint, nil
 	}
-	return RegionalEndpoint(c.options.Region)
+	return RegionalEndpoint(o.Region)
 }
 
 // RegionalEndpoint is the service's public endpoint in a region.

@@ -35,7 +35,7 @@ func (c *Client) invoke(ctx context.Context, op string, in, out any, optFns []fu
 }
 
 func (c *Client) do(ctx context.Context, o *Options, op string, in, out any) error {
-	endpoint, err := (&Client{options: *o}).Endpoint()
+	endpoint, err := o.endpoint()
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,63 @@
+package pcsim
+
+import (
+	"maps"
+	"sync"
+)
+
+// Stats counts the API calls a Sim answered.
+type Stats struct {
+	// Calls maps an operation ("UpdateEngagementContext", "GetEngagement",
+	// or "unknown" for a target the service does not have) to an outcome
+	// and its count. Outcomes are HTTP statuses as decimal strings ("200",
+	// "409", "429", ...), "drop" for a connection closed with no effect,
+	// "lost" for a write applied whose response was never sent, and
+	// "canceled" for a call the client gave up on while it waited.
+	Calls map[string]map[string]int `json:"calls"`
+	// OutsideWrites counts the outside writer's and Touch's writes.
+	OutsideWrites int `json:"outsideWrites"`
+}
+
+// Outcome keys besides HTTP statuses.
+const (
+	outcomeDrop     = "drop"
+	outcomeLost     = "lost"
+	outcomeCanceled = "canceled"
+)
+
+type counters struct {
+	mu      sync.Mutex
+	calls   map[string]map[string]int
+	outside int
+}
+
+func (c *counters) count(op, outcome string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		c.calls = map[string]map[string]int{}
+	}
+	m := c.calls[op]
+	if m == nil {
+		m = map[string]int{}
+		c.calls[op] = m
+	}
+	m[outcome]++
+}
+
+func (c *counters) outsideWrite() {
+	c.mu.Lock()
+	c.outside++
+	c.mu.Unlock()
+}
+
+// Stats returns a copy of the call counters.
+func (s *Sim) Stats() Stats {
+	s.stats.mu.Lock()
+	defer s.stats.mu.Unlock()
+	st := Stats{Calls: make(map[string]map[string]int, len(s.stats.calls)), OutsideWrites: s.stats.outside}
+	for op, m := range s.stats.calls {
+		st.Calls[op] = maps.Clone(m)
+	}
+	return st
+}
