@@ -1,0 +1,270 @@
+package retry
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// LimiterConfig tunes a Limiter.
+type LimiterConfig struct {
+	// Ceiling is the highest rate, in calls per second, ever used: the
+	// configured quota. The limiter starts there.
+	Ceiling float64
+	// Floor is the lowest rate a run of throttles can push it to; 0 means
+	// Ceiling/100.
+	Floor float64
+	// Probe is the growth per accepted call once the limiter sits just
+	// under the lowest throttled rate: it creeps past it this slowly, so
+	// that a raised quota is found without paying more than about one
+	// throttle per few thousand calls. 0 means 1/100000.
+	Probe float64
+	// OnChange, if set, is called with the new rate whenever it changes,
+	// for metrics. It runs under the limiter's lock: keep it cheap.
+	OnChange func(rate float64)
+}
+
+// Limiter paces one class of Partner Central calls (writes or reads) for
+// the whole process, below the account's rate quota.
+//
+// The quota is rarely known exactly, and the service only says "too many"
+// after the fact. So the limiter searches for it: a rate that goes a
+// window of calls unthrottled is a lower bound, a throttled rate an upper
+// bound, and the limiter halves the gap between them until it sits just
+// under the quota (a binary search, rather than the blind halving and slow
+// regrowth of AIMD, which wastes a large share of the quota on every
+// throttle). From there it creeps upwards very slowly, so that a raised
+// quota is found at the cost of a throttle every few thousand calls.
+//
+// Calls are let through one at a time, first come first served, each
+// spaced from the last by the rate in force when it leaves; a cut takes
+// effect for the very next call, not after a queue of turns handed out at
+// the old pace.
+//
+// Limiter is safe for concurrent use.
+type Limiter struct {
+	cfg LimiterConfig
+
+	mu          sync.Mutex
+	rate        float64
+	lastRelease time.Time
+	queue       []*waiter
+	pacing      bool          // a goroutine is releasing the queue
+	wake        chan struct{} // tells the pacer a waiter left
+
+	// The quota lies between lower, the highest rate that went a whole
+	// window unthrottled, and upper, the lowest rate throttled since (0:
+	// none). The limiter closes in on upper by halving the gap, then sits
+	// just under it.
+	lower, upper float64
+	changedAt    time.Time // calls sent before this went at an older rate
+	windowStart  time.Time
+	accepted     int // accepted calls since windowStart
+	throttles    int // throttles since the last change
+}
+
+type waiter struct {
+	release chan struct{}
+	gone    bool // the caller stopped waiting
+}
+
+// NewLimiter returns a limiter at cfg.Ceiling.
+func NewLimiter(cfg LimiterConfig) *Limiter {
+	if cfg.Floor <= 0 {
+		cfg.Floor = cfg.Ceiling / 100
+	}
+	if cfg.Probe <= 0 {
+		cfg.Probe = 1.0 / 100000
+	}
+	return &Limiter{cfg: cfg, rate: cfg.Ceiling, wake: make(chan struct{}, 1)}
+}
+
+// interval is the spacing between calls at the current rate.
+func (l *Limiter) interval() time.Duration {
+	return time.Duration(float64(time.Second) / l.rate)
+}
+
+// Wait blocks until the next call may be sent. It returns the time the
+// call was let through, to be handed back to Done, and how long it waited.
+func (l *Limiter) Wait(ctx context.Context) (sentAt time.Time, waited time.Duration, err error) {
+	start := time.Now()
+	l.mu.Lock()
+	if len(l.queue) == 0 && !start.Before(l.lastRelease.Add(l.interval())) {
+		l.lastRelease = start
+		l.mu.Unlock()
+		return start, 0, nil
+	}
+	w := &waiter{release: make(chan struct{})}
+	l.queue = append(l.queue, w)
+	if !l.pacing {
+		l.pacing = true
+		go l.pace()
+	}
+	l.mu.Unlock()
+	select {
+	case <-w.release:
+		now := time.Now()
+		return now, now.Sub(start), nil
+	case <-ctx.Done():
+		l.mu.Lock()
+		w.gone = true
+		l.mu.Unlock()
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+		return time.Time{}, time.Since(start), ctx.Err()
+	}
+}
+
+// pace lets the queued callers through one by one, each an interval after
+// the last, reading the rate afresh every time. It runs only while callers
+// are waiting.
+func (l *Limiter) pace() {
+	var timer *time.Timer
+	for {
+		l.mu.Lock()
+		for len(l.queue) > 0 && l.queue[0].gone {
+			l.queue = l.queue[1:]
+		}
+		if len(l.queue) == 0 {
+			l.pacing = false
+			l.mu.Unlock()
+			if timer != nil {
+				timer.Stop()
+			}
+			return
+		}
+		wait := time.Until(l.lastRelease.Add(l.interval()))
+		if wait <= 0 {
+			w := l.queue[0]
+			l.queue[0] = nil
+			l.queue = l.queue[1:]
+			l.lastRelease = time.Now()
+			close(w.release)
+			l.mu.Unlock()
+			continue
+		}
+		l.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-timer.C:
+		case <-l.wake:
+			timer.Stop()
+		}
+	}
+}
+
+// Done reports how a call let through at sentAt ended: throttled by the
+// service or not. Any answer other than a throttle counts as accepted,
+// since the service spent quota on it.
+func (l *Limiter) Done(sentAt time.Time, throttled bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if sentAt.Before(l.changedAt) {
+		// Sent at an older pace; it says nothing about the current one.
+		return
+	}
+	now := time.Now()
+	if throttled {
+		l.throttled(now)
+		return
+	}
+	l.accepted++
+	if l.windowStart.IsZero() {
+		l.windowStart = sentAt
+	}
+	if l.accepted < windowCalls {
+		if l.upper > 0 && l.rate >= l.upper*(1-margin) {
+			l.probe()
+		}
+		return
+	}
+	// A clean window: the current rate is safe.
+	l.lower = max(l.lower, l.rate)
+	switch {
+	case l.upper == 0:
+		// No throttle seen at or below this rate: the quota may be higher
+		// still; grow fast.
+		l.change(now, l.rate*1.25)
+	case l.rate < l.upper*(1-margin):
+		// Halve the distance to the lowest rate known to be throttled.
+		l.change(now, min(l.rate+(l.upper-l.rate)/2, l.upper*(1-margin)))
+	default:
+		l.windowStart, l.accepted = now, 0
+	}
+}
+
+// throttled answers a throttle of a call sent at the current rate.
+func (l *Limiter) throttled(now time.Time) {
+	l.throttles++
+	l.upper = l.rate
+	if l.lower >= l.rate {
+		// Throttled at a rate that used to be clean: the quota fell.
+		l.lower = 0
+	}
+	next := min(l.lower, l.rate*(1-margin))
+	if l.lower == 0 {
+		// Nothing known to be safe: measure before cutting. The rate at
+		// which the service accepted calls since the last change is the
+		// quota, once three calls or three throttles tell.
+		if l.accepted < 3 && l.throttles < 3 {
+			return
+		}
+		// Too few accepts to time: the share accepted, counted
+		// generously, scales the rate.
+		next = l.rate * float64(l.accepted+1) / float64(l.accepted+l.throttles+1)
+		if span := now.Sub(l.windowStart).Seconds(); l.accepted >= 3 && span > 0 {
+			next = min(float64(l.accepted)/span, l.rate) * (1 - margin)
+		}
+	}
+	l.change(now, next)
+}
+
+// probe lets the rate creep past the lowest throttled rate, so that a
+// raised quota is found; past it by a margin, the old bound is forgotten.
+func (l *Limiter) probe() {
+	l.set(min(l.rate*(1+l.cfg.Probe), l.cfg.Ceiling))
+	if l.rate > l.upper*(1+margin) {
+		l.upper = 0
+	}
+}
+
+// change moves to rate r and starts a new window there.
+func (l *Limiter) change(now time.Time, r float64) {
+	l.set(min(max(r, l.cfg.Floor), l.cfg.Ceiling))
+	l.changedAt, l.windowStart, l.accepted, l.throttles = now, now, 0, 0
+}
+
+const (
+	// windowCalls accepted calls in a row at one rate make it safe.
+	windowCalls = 10
+	// margin is how far below the lowest throttled rate the limiter
+	// settles: room for the network's jitter, little enough to leave no
+	// more than half a percent of the quota unused.
+	margin = 0.005
+)
+
+func (l *Limiter) set(r float64) {
+	if r == l.rate {
+		return
+	}
+	l.rate = r
+	if l.cfg.OnChange != nil {
+		l.cfg.OnChange(r)
+	}
+}
+
+// Rate is the current rate in calls per second.
+func (l *Limiter) Rate() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rate
+}
+
+// Ceiling is the configured highest rate.
+func (l *Limiter) Ceiling() float64 { return l.cfg.Ceiling }

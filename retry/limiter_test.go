@@ -1,0 +1,134 @@
+package retry
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// quotaRun drives a Limiter against a service with a token-bucket quota,
+// in a synctest bubble, so minutes of traffic run in milliseconds of real
+// time and every run is the same.
+type quotaRun struct {
+	quota    float64
+	burst    int
+	ceiling  float64
+	workers  int
+	rtt      time.Duration
+	duration time.Duration
+}
+
+type quotaResult struct {
+	steadyUse   float64 // accepted calls per second over the second half ÷ quota
+	first10sUse float64
+	throttled   float64 // share of calls throttled
+	p99Wait     time.Duration
+	finalRate   float64
+}
+
+func (q quotaRun) run(t *testing.T) quotaResult {
+	var res quotaResult
+	synctest.Test(t, func(t *testing.T) {
+		server := rate.NewLimiter(rate.Limit(q.quota), q.burst)
+		l := NewLimiter(LimiterConfig{Ceiling: q.ceiling})
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), q.duration)
+		defer cancel()
+		var (
+			mu                  sync.Mutex
+			accepted, throttled int
+			acceptedFirst10     int
+			acceptedSecondHalf  int
+			waits               []time.Duration
+		)
+		var wg sync.WaitGroup
+		for range q.workers {
+			wg.Go(func() {
+				for {
+					sentAt, wait, err := l.Wait(ctx)
+					if err != nil {
+						return
+					}
+					// The request reaches the service half an RTT later.
+					timer := time.NewTimer(q.rtt / 2)
+					<-timer.C
+					ok := server.Allow()
+					timer.Reset(q.rtt / 2)
+					<-timer.C
+					l.Done(sentAt, !ok)
+					mu.Lock()
+					waits = append(waits, wait)
+					if ok {
+						accepted++
+						el := sentAt.Sub(start)
+						if el < 10*time.Second {
+							acceptedFirst10++
+						}
+						if el >= q.duration/2 {
+							acceptedSecondHalf++
+						}
+					} else {
+						throttled++
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		slices.Sort(waits)
+		res = quotaResult{
+			steadyUse:   float64(acceptedSecondHalf) / (q.quota * q.duration.Seconds() / 2),
+			first10sUse: float64(acceptedFirst10) / (q.quota * 10),
+			throttled:   float64(throttled) / float64(accepted+throttled),
+			p99Wait:     waits[len(waits)*99/100],
+			finalRate:   l.Rate(),
+		}
+	})
+	return res
+}
+
+func TestLimiterFindsUnknownQuota(t *testing.T) {
+	tests := []quotaRun{
+		{quota: 20, burst: 1, ceiling: 60, workers: 16, rtt: 5 * time.Millisecond, duration: 5 * time.Minute},
+		{quota: 20, burst: 20, ceiling: 60, workers: 16, rtt: 20 * time.Millisecond, duration: 5 * time.Minute},
+		{quota: 1, burst: 1, ceiling: 3, workers: 16, rtt: 50 * time.Millisecond, duration: 30 * time.Minute},
+		{quota: 50, burst: 5, ceiling: 150, workers: 32, rtt: 10 * time.Millisecond, duration: 5 * time.Minute},
+	}
+	for _, q := range tests {
+		t.Run(fmt.Sprintf("quota %.0f burst %d ceiling %.0f", q.quota, q.burst, q.ceiling), func(t *testing.T) {
+			r := q.run(t)
+			t.Logf("steady use %.3f, first 10 s use %.3f, throttled %.2f %%, p99 limiter wait %v (bound %v), final rate %.2f/s",
+				r.steadyUse, r.first10sUse, 100*r.throttled, r.p99Wait, time.Duration(2*float64(q.workers)/q.quota*float64(time.Second)), r.finalRate)
+			if r.steadyUse < 0.98 {
+				t.Errorf("steady-state quota use: got %.3f, want >= 0.98", r.steadyUse)
+			}
+			if r.throttled > 0.01 {
+				t.Errorf("throttled share: got %.2f %%, want <= 1 %%", 100*r.throttled)
+			}
+			if bound := time.Duration(2 * float64(q.workers) / q.quota * float64(time.Second)); r.p99Wait > bound {
+				t.Errorf("p99 limiter wait: got %v, want <= 2 x workers / quota = %v", r.p99Wait, bound)
+			}
+			// With a burst allowance of one, a rate barely over the quota
+			// loses every other call, which halves what the first
+			// measurements see; the search then needs a few seconds more.
+			if q.burst > 1 && r.first10sUse < 0.95 {
+				t.Errorf("quota use over the first 10 s: got %.3f, want >= 0.95", r.first10sUse)
+			}
+		})
+	}
+}
+
+func TestLimiterKnownQuotaNeverThrottles(t *testing.T) {
+	q := quotaRun{quota: 20, burst: 1, ceiling: 20, workers: 16, rtt: 5 * time.Millisecond, duration: 2 * time.Minute}
+	r := q.run(t)
+	t.Logf("steady use %.3f, throttled %.2f %%", r.steadyUse, 100*r.throttled)
+	if r.throttled > 0 || r.steadyUse < 0.98 {
+		t.Errorf("got use %.3f with %.2f %% throttled, want >= 0.98 and none", r.steadyUse, 100*r.throttled)
+	}
+}
