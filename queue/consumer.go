@@ -1,0 +1,414 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrAlreadyRun is returned by Run when the Consumer has been run before.
+var ErrAlreadyRun = errors.New("queue consumer: Run called twice")
+
+// Handler is the job the Consumer runs. Both methods are called from many
+// goroutines at once.
+type Handler interface {
+	// Key names the lane of a message (for pcsync, the engagement).
+	// Messages with the same key are never handled at the same time by one
+	// Consumer and are handled in the order they were received; different
+	// keys run in parallel. "" means the MessageGroupId, or, on a standard
+	// queue, a lane of its own. Key is called once per message, on the
+	// receive path: it must be fast.
+	Key(m *Message) string
+	// Handle handles every message waiting in one lane, in receive order,
+	// at most Config.MaxBatch of them (usually one), and returns one Outcome
+	// per message, in the same order. Messages of the key that arrive while
+	// Handle runs wait for the next call. ctx is cancelled only when the
+	// drain deadline passes during shutdown. The batch slice is reused
+	// after Handle returns: do not keep it (keeping the *Message is fine).
+	Handle(ctx context.Context, batch []*Message) []Outcome
+}
+
+// Gate lets another part of the daemon (the circuit breaker) stop the
+// Consumer from taking new messages. Wait is called before every receive and
+// blocks while receiving must not happen; it returns nil to allow the receive
+// or ctx's error when ctx is done. Another error is treated like a failed
+// receive: logged once per streak and retried with backoff. Messages already
+// held are kept, heartbeated and handled while the gate is closed.
+type Gate interface {
+	Wait(ctx context.Context) error
+}
+
+// Timings of the shutdown that are not worth a knob.
+const (
+	// receiveStopGrace lets a receive already in flight when shutdown
+	// starts return what SQS handed it (those messages are then released
+	// at once) instead of cancelling it, which would leave them invisible
+	// for a whole visibility timeout. An idle long poll is cancelled after it.
+	receiveStopGrace = 500 * time.Millisecond
+	// abandonGrace is how long handlers get to return after their context
+	// is cancelled at the drain deadline.
+	abandonGrace = time.Second
+	// flushTimeout bounds the final flush of deletes and visibility changes.
+	flushTimeout = 10 * time.Second
+)
+
+// Consumer receives messages from one SQS queue and runs them through a
+// Handler. Make one with NewConsumer and call Run once.
+type Consumer struct {
+	client SQS
+	h      Handler
+	cfg    Config
+	log    *slog.Logger
+	obs    Observer
+
+	fifo      bool
+	recvBatch int      // messages asked for per receive: min(10, MaxHeld)
+	batchIDs  []string // "0".."9": entry ids for batch calls
+
+	// Set by Run before any goroutine starts, read-only afterwards.
+	vt          time.Duration
+	hbTick      time.Duration // heartbeat period
+	extendAhead time.Duration // extend a message when this little visibility is left
+	dlq         *Producer     // nil: no dead-letter queue
+	dlqURL      string
+
+	started  atomic.Bool
+	draining atomic.Bool
+
+	ready   chan *lane    // lanes with waiting messages, not running; see lanes.go
+	visKick chan struct{} // a final visibility change is pending; see heartbeat.go
+	del     *deleter
+
+	recvStreak, gateStreak, visStreak, delStreak streak
+
+	mu        sync.Mutex
+	lanes     map[string]*lane
+	freeLanes []*lane
+	held      map[*Message]struct{}
+	reserved  int           // room promised to receives in flight
+	room      chan struct{} // closed when room for a full receive frees up
+	finals    []*Message    // pending visibility changes that end a hold
+	urgent    bool          // send finals now, not after FlushInterval
+	stopping  bool          // shutdown began: no lane starts, arrivals are released
+	closed    bool          // Run returned: late outcomes are ignored
+	busy      int
+	lastBusy  time.Time // last receive with messages, or last time held dropped to 0
+}
+
+// NewConsumer checks cfg, applies its defaults and returns a Consumer. It
+// makes no SQS call; Run does.
+func NewConsumer(client SQS, cfg Config, h Handler) (*Consumer, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: SQS client is nil", ErrInvalidConfig)
+	}
+	if h == nil {
+		return nil, fmt.Errorf("%w: Handler is nil", ErrInvalidConfig)
+	}
+	cfg, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	c := &Consumer{
+		client:    client,
+		h:         h,
+		cfg:       cfg,
+		log:       cfg.Logger.With("queue", cfg.QueueURL),
+		obs:       cfg.Observer,
+		fifo:      isFIFOURL(cfg.QueueURL),
+		recvBatch: min(sqsBatchMax, cfg.MaxHeld),
+		batchIDs:  make([]string, sqsBatchMax),
+		// Every lane in ready has a waiting message and is queued at most
+		// once, and waiting messages are held, so MaxHeld slots mean a send
+		// never blocks.
+		ready:   make(chan *lane, cfg.MaxHeld),
+		visKick: make(chan struct{}, 1),
+		lanes:   make(map[string]*lane),
+		held:    make(map[*Message]struct{}, cfg.MaxHeld),
+	}
+	for i := range c.batchIDs {
+		c.batchIDs[i] = strconv.Itoa(i)
+	}
+	c.recvStreak.what = OpReceiveMessage
+	c.gateStreak.what = "gate"
+	c.visStreak.what = OpChangeMessageVisibilityBatch
+	c.delStreak.what = OpDeleteMessageBatch
+	c.del = newDeleter(c)
+	return c, nil
+}
+
+// Draining reports whether shutdown has begun: the Consumer takes no new
+// messages and finishes the running ones. For a readiness probe.
+func (c *Consumer) Draining() bool { return c.draining.Load() }
+
+// Run consumes until ctx is cancelled (or, with ExitWhenIdle, until the
+// queue stays idle), then shuts down in this order and returns:
+//
+//  1. Stop receiving. Pollers take no new room; a receive in flight gets
+//     receiveStopGrace (0.5 s) to return, then it is cancelled. Draining
+//     reports true from here on.
+//  2. Release what was never started: every message waiting in a lane, and
+//     whatever a late receive brought, is handed back at once with
+//     ChangeMessageVisibilityBatch(VisibilityTimeout 0), in batches of ten.
+//  3. Drain: running handlers finish and their outcomes are applied as
+//     usual, while the heartbeat keeps their messages invisible, until
+//     DrainTimeout after the start of the shutdown.
+//  4. Deadline: the handlers' context is cancelled. Handlers that return
+//     within abandonGrace (1 s) have their outcomes applied; the others are
+//     abandoned: their messages are no longer extended and reappear on the
+//     queue when their visibility runs out. Late outcomes are ignored.
+//  5. Flush: pending deletes, then pending visibility changes (retries,
+//     releases), are sent, within flushTimeout (10 s). What cannot be sent
+//     is logged; those messages reappear and are handled again.
+//  6. The heartbeat stops and Run returns.
+//
+// Run returns nil after a shutdown, whatever was left to reappear (that is
+// logged). It returns an error only when it cannot start: the queue does not
+// exist or may not be read, or the dead-letter queue named by its
+// RedrivePolicy does not exist. Transient SQS errors never end Run: every
+// loop backs off and retries.
+func (c *Consumer) Run(ctx context.Context) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return ErrAlreadyRun
+	}
+	if err := c.prepare(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	c.log.Info("consumer started", "workers", c.cfg.Workers, "pollers", c.cfg.Pollers,
+		"max_held", c.cfg.MaxHeld, "max_batch", c.cfg.MaxBatch, "visibility_timeout", c.vt,
+		"dlq", c.dlqURL, "fifo", c.fifo)
+
+	// The loops that must outlive ctx (handlers during the drain, deletes
+	// and visibility changes during the flush) get contexts of their own
+	// that keep ctx's values but not its cancellation.
+	base := context.WithoutCancel(ctx)
+	recvCtx, cancelRecv := context.WithCancel(base)
+	defer cancelRecv()
+	handlerCtx, cancelHandlers := context.WithCancel(base)
+	defer cancelHandlers()
+	ioCtx, cancelIO := context.WithCancel(base)
+	defer cancelIO()
+	stopCtx, stop := context.WithCancel(ctx)
+	defer stop()
+
+	c.mu.Lock()
+	c.lastBusy = time.Now()
+	c.mu.Unlock()
+
+	var hbWG, delWG, workWG, pollWG sync.WaitGroup
+	hbStop, delStop, workStop := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	hbWG.Go(func() { c.heartbeat(ioCtx, hbStop) })
+	delWG.Go(func() { c.del.run(ioCtx, delStop) })
+	for range c.cfg.Workers {
+		workWG.Go(func() { c.work(handlerCtx, ioCtx, workStop) })
+	}
+	for range c.cfg.Pollers {
+		pollWG.Go(func() { c.poll(stopCtx, recvCtx) })
+	}
+
+	idle := c.waitForStop(stopCtx)
+	shutdownStart := time.Now()
+	drainDeadline := shutdownStart.Add(c.cfg.DrainTimeout)
+	if idle {
+		c.log.Info("queue idle; shutting down", "idle_for", c.cfg.ExitWhenIdle)
+	} else {
+		c.log.Info("shutting down", "drain_timeout", c.cfg.DrainTimeout)
+	}
+
+	// 1. Stop receiving; 2. release what never started.
+	c.draining.Store(true)
+	stop()
+	released := c.releaseWaiting()
+	if !waitGroupFor(&pollWG, receiveStopGrace) {
+		cancelRecv()
+		pollWG.Wait()
+	}
+
+	// 3. Drain the running handlers; 4. cancel them at the deadline.
+	close(workStop)
+	abandoned := 0
+	if !waitGroupFor(&workWG, time.Until(drainDeadline)) {
+		cancelHandlers()
+		if !waitGroupFor(&workWG, abandonGrace) {
+			abandoned = c.abandonRunning()
+		}
+	}
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+
+	// 5. Flush deletes first: they need the heartbeat until they are done.
+	// Then flush the visibility changes and stop the heartbeat (6).
+	flushTimer := time.AfterFunc(flushTimeout, cancelIO)
+	defer flushTimer.Stop()
+	close(delStop)
+	delWG.Wait()
+	close(hbStop)
+	hbWG.Wait()
+
+	c.mu.Lock()
+	left := len(c.held)
+	c.mu.Unlock()
+	c.log.Info("consumer stopped", "released", released, "abandoned", abandoned,
+		"left_to_reappear", left, "took", time.Since(shutdownStart).Round(time.Millisecond))
+	return nil
+}
+
+// prepare reads what Run needs from the queue: its visibility timeout
+// (unless configured) and its dead-letter queue (unless configured).
+// Transient errors are retried; permanent ones end Run.
+func (c *Consumer) prepare(ctx context.Context) error {
+	failures := streak{what: "queue discovery"}
+	for attempt := 1; ; attempt++ {
+		err := c.discover(ctx)
+		if err == nil {
+			failures.ok(c.log)
+			break
+		}
+		if isPermanent(err) || ctx.Err() != nil {
+			return err
+		}
+		failures.fail(c.log, err)
+		if !wait(ctx, backoff(attempt, recvBackoffBase, recvBackoffMax)) {
+			return ctx.Err()
+		}
+	}
+	// Extend a message when half its visibility is gone, checking four
+	// times per visibility timeout: a message is extended with at least a
+	// quarter of the timeout to spare for the call itself.
+	c.hbTick = c.vt / 4
+	c.extendAhead = c.vt / 2
+	if c.dlqURL != "" {
+		c.dlq = NewProducer(c.client, c.dlqURL, ProducerConfig{Observer: c.obs, Logger: c.log, MaxAttempts: 3})
+	}
+	return nil
+}
+
+// waitForStop blocks until ctx is done or, with ExitWhenIdle, until the
+// Consumer has been idle that long; it reports whether it was idleness.
+func (c *Consumer) waitForStop(ctx context.Context) bool {
+	if c.cfg.ExitWhenIdle <= 0 {
+		<-ctx.Done()
+		return false
+	}
+	check := min(max(c.cfg.ExitWhenIdle/4, 10*time.Millisecond), time.Second)
+	t := time.NewTimer(check)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			c.mu.Lock()
+			idle := len(c.held) == 0 && time.Since(c.lastBusy) >= c.cfg.ExitWhenIdle
+			c.mu.Unlock()
+			if idle {
+				return true
+			}
+			t.Reset(check)
+		}
+	}
+}
+
+// releaseWaiting starts the shutdown under the lock: no lane starts any
+// more, and every waiting message is handed back with visibility 0.
+func (c *Consumer) releaseWaiting() int {
+	c.mu.Lock()
+	c.stopping = true
+	n := 0
+	for _, l := range c.lanes {
+		n += c.releaseLaneLocked(l)
+	}
+	if c.room != nil {
+		close(c.room)
+		c.room = nil
+	}
+	c.mu.Unlock()
+	c.kickVisibility()
+	return n
+}
+
+// abandonRunning gives up the messages of handlers that overran the drain
+// deadline: the heartbeat stops extending them, so they reappear.
+func (c *Consumer) abandonRunning() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for m := range c.held {
+		if m.state == stateRunning {
+			m.state = stateAbandoned
+			delete(c.held, m)
+			n++
+			c.log.Warn("handler still running after the drain deadline; message left to reappear",
+				"message_id", m.ID, "key", m.Key(), "visible_in", time.Until(m.visibleUntil).Round(time.Second))
+		}
+	}
+	c.obs.Held(len(c.held))
+	return n
+}
+
+// finishLocked ends the hold of m.
+func (c *Consumer) finishLocked(m *Message) {
+	if _, ok := c.held[m]; !ok {
+		return
+	}
+	delete(c.held, m)
+	m.state = stateDone
+	if len(c.held) == 0 {
+		c.lastBusy = time.Now()
+	}
+}
+
+// heldChangedLocked reports the gauge and wakes a poller when a full
+// receive now fits.
+func (c *Consumer) heldChangedLocked() {
+	c.obs.Held(len(c.held))
+	if c.room != nil && c.cfg.MaxHeld-len(c.held)-c.reserved >= c.recvBatch {
+		close(c.room)
+		c.room = nil
+	}
+}
+
+// setFinalLocked schedules the visibility change that hands m back after d.
+func (c *Consumer) setFinalLocked(m *Message, d time.Duration, kind finalKind) {
+	m.state = stateFinal
+	m.final = kind
+	m.finalVis = visibilitySeconds(d, time.Until(m.expiresAt))
+	c.finals = append(c.finals, m)
+	if kind == finalRelease || len(c.finals) >= sqsBatchMax {
+		c.urgent = true
+	}
+}
+
+// visibilitySeconds converts d to the whole seconds SQS takes, rounding up
+// so that a message never comes back before d, and capping at what is left
+// of the 12 h limit.
+func visibilitySeconds(d, left time.Duration) int32 {
+	s := (d + time.Second - 1) / time.Second
+	s = min(s, left/time.Second)
+	return int32(max(s, 0))
+}
+
+// waitGroupFor waits for wg at most d and reports whether it finished.
+func waitGroupFor(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(max(d, 0))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}

@@ -1,0 +1,311 @@
+package queue
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// visRetryBase is the first wait after a failed visibility call; the waits
+// grow up to a heartbeat period.
+const visRetryBase = 200 * time.Millisecond
+
+// maxVisibilityCalls bounds the ChangeMessageVisibilityBatch calls of one
+// heartbeat round that run at once.
+const maxVisibilityCalls = 4
+
+// visEntry is one entry of a ChangeMessageVisibilityBatch call: either an
+// extension of a held message or a final change that hands it back.
+type visEntry struct {
+	m     *Message
+	vis   int32
+	final bool
+}
+
+// heartbeat is the one goroutine that makes every ChangeMessageVisibilityBatch
+// call. Owning all of them in one loop means an extension can never land
+// after (and undo) the change that handed a message back. Every hbTick it
+// extends the held messages that have less than extendAhead of visibility
+// left, topping partial batches up with those due soon after; final changes
+// (RetryAfter, release, keep) go out after FlushInterval, or at once when
+// ten are pending or a release is waiting. It stops when stop is closed,
+// after flushing the final changes, or when ctx is done.
+func (c *Consumer) heartbeat(ctx context.Context, stop <-chan struct{}) {
+	hb := time.NewTimer(c.hbTick)
+	defer hb.Stop()
+	flush := time.NewTimer(time.Hour)
+	flush.Stop()
+	defer flush.Stop()
+	flushArmed := false
+	failures := 0
+	done := func(ok bool) {
+		if ok {
+			failures = 0
+			return
+		}
+		// Retry soon: a failed extension leaves little time before the
+		// messages reappear.
+		failures++
+		hb.Reset(backoff(failures, visRetryBase, c.hbTick))
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-stop:
+			c.flushFinals(ctx)
+			return
+		case <-hb.C:
+			if c.visRound(ctx, true) {
+				failures = 0
+				hb.Reset(c.hbTick)
+			} else {
+				done(false)
+			}
+		case <-c.visKick:
+			c.mu.Lock()
+			urgent, pending := c.urgent, len(c.finals) > 0
+			c.mu.Unlock()
+			switch {
+			case urgent:
+				done(c.visRound(ctx, true))
+			case pending && !flushArmed:
+				flush.Reset(c.cfg.FlushInterval)
+				flushArmed = true
+			}
+		case <-flush.C:
+			flushArmed = false
+			done(c.visRound(ctx, true))
+		}
+	}
+}
+
+// flushFinals sends the pending final changes until none is left or ctx
+// is done.
+func (c *Consumer) flushFinals(ctx context.Context) {
+	for attempt := 1; ; attempt++ {
+		c.mu.Lock()
+		n := len(c.finals)
+		c.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if c.visRound(ctx, false) {
+			continue
+		}
+		if !wait(ctx, backoff(attempt, visRetryBase, time.Second)) {
+			c.log.Error("shutdown: could not hand messages back; they reappear when their visibility timeout runs out",
+				"messages", n)
+			return
+		}
+	}
+}
+
+// visRound sends the pending final changes and, with extend, the due
+// extensions. It reports false if something must be retried soon.
+func (c *Consumer) visRound(ctx context.Context, extend bool) bool {
+	now := time.Now()
+	var capped []*Message
+	c.mu.Lock()
+	entries := make([]visEntry, 0, len(c.finals)+sqsBatchMax)
+	for _, m := range c.finals {
+		if m.state == stateFinal {
+			entries = append(entries, visEntry{m: m, vis: m.finalVis, final: true})
+		}
+	}
+	clear(c.finals)
+	c.finals = c.finals[:0]
+	c.urgent = false
+	if extend {
+		entries, capped = c.dueLocked(now, entries)
+	}
+	c.mu.Unlock()
+
+	for _, m := range capped {
+		c.log.Warn("message held for SQS's 12 h limit; it cannot be hidden longer and will be delivered again",
+			"message_id", m.ID, "key", m.Key())
+	}
+	// A large hold needs several calls; a few run at once so that the
+	// round ends well inside the margin even when SQS is slow. The round
+	// still ends before the next begins, so an extension never overtakes
+	// a final change of the same message.
+	var ok atomic.Bool
+	ok.Store(true)
+	var calls sync.WaitGroup
+	sem := make(chan struct{}, maxVisibilityCalls)
+	for i := 0; i < len(entries); i += sqsBatchMax {
+		chunk := entries[i:min(i+sqsBatchMax, len(entries))]
+		if len(entries) <= sqsBatchMax {
+			ok.Store(c.changeVisibility(ctx, chunk))
+			break
+		}
+		sem <- struct{}{}
+		calls.Go(func() {
+			defer func() { <-sem }()
+			if !c.changeVisibility(ctx, chunk) {
+				ok.Store(false)
+			}
+		})
+	}
+	calls.Wait()
+	return ok.Load()
+}
+
+// dueLocked appends the extensions due now, then tops the last batch up with
+// the messages due next, so extensions travel in full batches.
+func (c *Consumer) dueLocked(now time.Time, entries []visEntry) ([]visEntry, []*Message) {
+	horizon := c.extendAhead + c.hbTick
+	var cands, capped []*Message
+	for m := range c.held {
+		switch m.state {
+		case stateWaiting, stateRunning, stateDeadLettering, stateDeleting:
+		default:
+			continue
+		}
+		if !m.lost && !m.capped && m.visibleUntil.Sub(now) <= horizon {
+			cands = append(cands, m)
+		}
+	}
+	slices.SortFunc(cands, func(a, b *Message) int { return a.visibleUntil.Compare(b.visibleUntil) })
+	for _, m := range cands {
+		due := m.visibleUntil.Sub(now) <= c.extendAhead
+		if !due && len(entries)%sqsBatchMax == 0 {
+			break
+		}
+		vis := visibilitySeconds(c.vt, m.expiresAt.Sub(now))
+		if vis <= 0 {
+			m.capped = true
+			capped = append(capped, m)
+			continue
+		}
+		entries = append(entries, visEntry{m: m, vis: vis})
+	}
+	return entries, capped
+}
+
+// entryFailure is a refused batch entry, logged after the lock is released.
+type entryFailure struct {
+	m     *Message
+	code  string
+	msg   string
+	final bool
+	retry bool
+	why   string
+}
+
+// changeVisibility makes one ChangeMessageVisibilityBatch call of up to ten
+// entries and records its results. It reports false if some final change
+// must be retried.
+func (c *Consumer) changeVisibility(ctx context.Context, chunk []visEntry) bool {
+	in := &sqs.ChangeMessageVisibilityBatchInput{
+		QueueUrl: &c.cfg.QueueURL,
+		Entries:  make([]types.ChangeMessageVisibilityBatchRequestEntry, len(chunk)),
+	}
+	for i, e := range chunk {
+		in.Entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{
+			Id:                &c.batchIDs[i],
+			ReceiptHandle:     &e.m.ReceiptHandle,
+			VisibilityTimeout: e.vis,
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	start := time.Now()
+	out, err := c.client.ChangeMessageVisibilityBatch(cctx, in)
+	cancel()
+	c.obs.SQSCall(OpChangeMessageVisibilityBatch, errorCode(err), time.Since(start))
+	if err != nil {
+		c.visStreak.fail(c.log, err)
+		c.mu.Lock()
+		for _, e := range chunk {
+			if e.final && e.m.state == stateFinal {
+				c.finals = append(c.finals, e.m)
+			}
+		}
+		c.mu.Unlock()
+		return false
+	}
+	c.visStreak.ok(c.log)
+
+	var succeeded [sqsBatchMax]bool
+	var failed [sqsBatchMax]*types.BatchResultErrorEntry
+	for _, s := range out.Successful {
+		if i, ok := entryIndex(s.Id, len(chunk)); ok {
+			succeeded[i] = true
+		}
+	}
+	for j := range out.Failed {
+		if i, ok := entryIndex(out.Failed[j].Id, len(chunk)); ok {
+			failed[i] = &out.Failed[j]
+		}
+	}
+
+	extended, released, retry := 0, 0, false
+	var refused []entryFailure
+	c.mu.Lock()
+	for i, e := range chunk {
+		m := e.m
+		switch {
+		case succeeded[i] && e.final:
+			if m.state == stateFinal {
+				c.finishLocked(m)
+				released++
+			}
+		case succeeded[i]:
+			if m.state != stateDone && m.state != stateAbandoned && m.state != stateFinal {
+				m.visibleUntil = start.Add(time.Duration(e.vis) * time.Second)
+			}
+			extended++
+		case failed[i] != nil && failed[i].SenderFault:
+			// The receipt handle is no longer valid: the message was
+			// deleted, or its visibility ran out and it went to another
+			// consumer. Retrying cannot help.
+			refused = append(refused, entryFailure{m: m, code: deref(failed[i].Code), msg: deref(failed[i].Message), final: e.final, why: m.final.String()})
+			if e.final {
+				c.finishLocked(m)
+			} else {
+				m.lost = true
+			}
+		default:
+			if failed[i] != nil {
+				c.obs.BatchEntryFailed(OpChangeMessageVisibilityBatch, deref(failed[i].Code))
+			}
+			// Transient: a final change goes back in the queue, an
+			// extension is still due; either way, try again soon.
+			if e.final && m.state == stateFinal {
+				c.finals = append(c.finals, m)
+			}
+			retry = true
+		}
+	}
+	if released > 0 {
+		c.heldChangedLocked()
+	}
+	c.mu.Unlock()
+
+	if extended > 0 {
+		c.obs.VisibilityExtended(extended)
+	}
+	for _, f := range refused {
+		c.obs.BatchEntryFailed(OpChangeMessageVisibilityBatch, f.code)
+		if f.final {
+			c.log.Warn("SQS refused to hand a message back; it reappears when its visibility timeout runs out",
+				"message_id", f.m.ID, "key", f.m.Key(), "code", f.code, "err", f.msg, "why", f.why)
+			continue
+		}
+		c.log.Warn("SQS refused to extend a held message's visibility; it may be delivered again",
+			"message_id", f.m.ID, "key", f.m.Key(), "code", f.code, "err", f.msg)
+	}
+	return !retry
+}
+
+// entryIndex turns a batch result entry's Id back into an index.
+func entryIndex(id *string, n int) (int, bool) {
+	i, err := strconv.Atoi(deref(id))
+	return i, err == nil && i >= 0 && i < n
+}

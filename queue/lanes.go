@@ -1,0 +1,225 @@
+package queue
+
+import (
+	"context"
+	"runtime/debug"
+)
+
+// A lane holds the waiting messages of one key, in receive order. At most
+// one worker runs a lane at a time; that is what keeps one key's messages
+// from overlapping. Lanes live in Consumer.lanes while they have waiting
+// messages or run, and a lane with waiting messages that is not running sits
+// in Consumer.ready exactly once (queued). All fields are guarded by
+// Consumer.mu.
+type lane struct {
+	key     string
+	buf     []*Message
+	head    int // buf[head:] are waiting
+	running bool
+	queued  bool
+}
+
+func (l *lane) len() int { return len(l.buf) - l.head }
+
+func (l *lane) push(m *Message) { l.buf = append(l.buf, m) }
+
+func (l *lane) pop() *Message {
+	m := l.buf[l.head]
+	l.buf[l.head] = nil
+	l.head++
+	if l.head == len(l.buf) {
+		l.buf, l.head = l.buf[:0], 0
+	}
+	return m
+}
+
+// laneLocked returns the lane of key, making it if needed. Lanes are
+// recycled: a standard queue with unkeyed messages makes one per message.
+func (c *Consumer) laneLocked(key string) *lane {
+	if l, ok := c.lanes[key]; ok {
+		return l
+	}
+	var l *lane
+	if n := len(c.freeLanes); n > 0 {
+		l = c.freeLanes[n-1]
+		c.freeLanes = c.freeLanes[:n-1]
+	} else {
+		l = &lane{}
+	}
+	l.key = key
+	c.lanes[key] = l
+	return l
+}
+
+// retireLocked forgets a lane that has nothing left to do.
+func (c *Consumer) retireLocked(l *lane) {
+	if l.running || l.queued || l.len() > 0 {
+		return
+	}
+	if c.lanes[l.key] == l {
+		delete(c.lanes, l.key)
+	}
+	l.key = ""
+	if len(c.freeLanes) < c.cfg.Workers*2 {
+		c.freeLanes = append(c.freeLanes, l)
+	}
+}
+
+// releaseLaneLocked hands back every waiting message of l with visibility 0.
+func (c *Consumer) releaseLaneLocked(l *lane) int {
+	n := 0
+	for l.len() > 0 {
+		c.setFinalLocked(l.pop(), 0, finalRelease)
+		n++
+	}
+	if n > 0 {
+		c.obs.Released(n)
+	}
+	return n
+}
+
+// work is one worker: it takes a ready lane, hands its waiting messages to
+// the handler and applies the outcomes, until stop is closed. hctx is the
+// handlers' context; ioCtx is for the SQS calls that apply outcomes.
+func (c *Consumer) work(hctx, ioCtx context.Context, stop <-chan struct{}) {
+	buf := make([]*Message, 0, c.cfg.MaxBatch)
+	for {
+		select {
+		case <-stop:
+			return
+		case l := <-c.ready:
+			batch := c.take(l, buf[:0])
+			if len(batch) == 0 {
+				continue
+			}
+			outs := c.handle(hctx, batch)
+			c.settle(ioCtx, l, batch, outs)
+			clear(batch)
+		}
+	}
+}
+
+// take starts a lane: it moves up to MaxBatch waiting messages into batch.
+func (c *Consumer) take(l *lane, batch []*Message) []*Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l.queued = false
+	if c.stopping || l.len() == 0 {
+		c.retireLocked(l)
+		return nil
+	}
+	for l.len() > 0 && len(batch) < c.cfg.MaxBatch {
+		m := l.pop()
+		m.state = stateRunning
+		batch = append(batch, m)
+	}
+	l.running = true
+	c.busy++
+	c.obs.Busy(c.busy)
+	return batch
+}
+
+// handle calls the handler and makes its answer usable: one valid outcome
+// per message. A panic or a missing outcome is the handler's bug; the
+// message then comes back after the visibility timeout, as after a crash,
+// and the bug is logged.
+func (c *Consumer) handle(ctx context.Context, batch []*Message) (outs []Outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("handler panicked; its messages will come back after the visibility timeout",
+				"panic", r, "key", batch[0].Key(), "messages", len(batch), "stack", string(debug.Stack()))
+			outs = nil
+		} else if len(outs) != len(batch) {
+			c.log.Error("handler returned the wrong number of outcomes; messages without one will come back after the visibility timeout",
+				"key", batch[0].Key(), "messages", len(batch), "outcomes", len(outs))
+		}
+		if len(outs) < len(batch) {
+			outs = append(outs, make([]Outcome, len(batch)-len(outs))...)
+		}
+	}()
+	return c.h.Handle(ctx, batch)
+}
+
+// settle applies the outcomes of one batch and ends the lane's turn.
+func (c *Consumer) settle(ctx context.Context, l *lane, batch []*Message, outs []Outcome) {
+	var acks, dead []*Message
+	var deadOuts []Outcome
+	retried, released := 0, 0
+	c.mu.Lock()
+	if c.closed {
+		// Run has returned: nothing is heartbeated or flushed any more.
+		// The message reappears and is handled again.
+		c.mu.Unlock()
+		c.log.Warn("handler returned after shutdown; outcome ignored, messages will reappear", "key", batch[0].Key(), "messages", len(batch))
+		return
+	}
+	for i, m := range batch {
+		if m.state != stateRunning {
+			continue // abandoned at the drain deadline
+		}
+		switch o := outs[i]; o.kind {
+		case OutcomeAck:
+			m.state = stateDeleting
+			acks = append(acks, m)
+		case OutcomeRetry:
+			c.setFinalLocked(m, o.delay, finalRetry)
+			retried++
+		case OutcomeDeadLetter:
+			m.state = stateDeadLettering
+			dead = append(dead, m)
+			deadOuts = append(deadOuts, o)
+		default:
+			c.setFinalLocked(m, c.vt, finalAbandon)
+			retried++
+		}
+	}
+	if retried > 0 && c.fifo {
+		// On a FIFO queue the rest of the group must not overtake the
+		// message that goes back: hand it back too, SQS redelivers in order.
+		released = c.releaseLaneLocked(l)
+	}
+	c.mu.Unlock()
+
+	if retried > 0 {
+		c.obs.Retried(retried)
+	}
+	if retried > 0 || released > 0 {
+		c.kickVisibility()
+	}
+	c.del.add(acks)
+	if len(dead) > 0 {
+		// In the worker, so the lane stays busy: a later message of the
+		// key does not start before this one has left the queue.
+		c.deadLetter(ctx, dead, deadOuts)
+	}
+	c.endLane(l)
+}
+
+// endLane ends a lane's turn: back in the ready queue if messages arrived
+// meanwhile, else retired.
+func (c *Consumer) endLane(l *lane) {
+	c.mu.Lock()
+	l.running = false
+	c.busy--
+	c.obs.Busy(c.busy)
+	if l.len() > 0 && !c.stopping {
+		l.queued = true
+		c.ready <- l
+		c.mu.Unlock()
+		return
+	}
+	released := c.releaseLaneLocked(l)
+	c.retireLocked(l)
+	c.mu.Unlock()
+	if released > 0 {
+		c.kickVisibility()
+	}
+}
+
+// kickVisibility wakes the heartbeat loop to look at pending final changes.
+func (c *Consumer) kickVisibility() {
+	select {
+	case c.visKick <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,206 @@
+package queue
+
+import (
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// Backoffs of the receive loop.
+const (
+	recvBackoffBase  = 100 * time.Millisecond
+	recvBackoffMax   = 10 * time.Second
+	emptyBackoffBase = 50 * time.Millisecond
+	emptyBackoffMax  = time.Second
+	// receiveSlack is added to the long-poll wait to time out a receive
+	// whose connection hangs.
+	receiveSlack = 10 * time.Second
+)
+
+// poll is one receive loop. It stops when ctx is done; recvCtx, cancelled a
+// little later during shutdown, bounds the receive call itself so that a
+// response already on its way is not thrown away.
+func (c *Consumer) poll(ctx, recvCtx context.Context) {
+	failures, empties := 0, 0
+	// On a FIFO queue a receive that failed on the way back is retried
+	// with the same attempt id, so SQS hands out the same messages again
+	// instead of hiding them (and blocking their groups) for a whole
+	// visibility timeout.
+	attempt := ""
+	for ctx.Err() == nil {
+		n, ok := c.reserve(ctx)
+		if !ok {
+			return
+		}
+		if c.cfg.Gate != nil {
+			if err := c.cfg.Gate.Wait(ctx); err != nil {
+				c.unreserve(n)
+				if ctx.Err() != nil {
+					return
+				}
+				failures++
+				c.gateStreak.fail(c.log, err)
+				if !wait(ctx, backoff(failures, recvBackoffBase, recvBackoffMax)) {
+					return
+				}
+				continue
+			}
+			c.gateStreak.ok(c.log)
+		}
+		if c.fifo && attempt == "" {
+			attempt = strconv.FormatUint(rand.Uint64(), 36)
+		}
+		msgs, err := c.receive(recvCtx, n, attempt)
+		c.deliver(msgs, n)
+		if err == nil {
+			attempt = ""
+		}
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return // cancelled by the shutdown, not a failure
+			}
+			failures++
+			c.recvStreak.fail(c.log, err)
+			if !wait(ctx, backoff(failures, recvBackoffBase, recvBackoffMax)) {
+				return
+			}
+		case len(msgs) == 0:
+			failures = 0
+			c.recvStreak.ok(c.log)
+			c.obs.ReceiveEmpty()
+			// A long poll already waited; the extra pause only matters
+			// when SQS answers empty at once (a queue being purged, an
+			// emulator) and keeps such a loop from spinning.
+			empties++
+			if !wait(ctx, backoff(empties, emptyBackoffBase, emptyBackoffMax)) {
+				return
+			}
+		default:
+			failures, empties = 0, 0
+			c.recvStreak.ok(c.log)
+		}
+	}
+}
+
+// reserve waits until a full receive fits under MaxHeld and promises that
+// room to the caller. It returns false once shutdown has begun.
+func (c *Consumer) reserve(ctx context.Context) (int, bool) {
+	for {
+		c.mu.Lock()
+		if c.stopping {
+			c.mu.Unlock()
+			return 0, false
+		}
+		if c.cfg.MaxHeld-len(c.held)-c.reserved >= c.recvBatch {
+			c.reserved += c.recvBatch
+			c.mu.Unlock()
+			return c.recvBatch, true
+		}
+		if c.room == nil {
+			c.room = make(chan struct{})
+		}
+		room := c.room
+		c.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return 0, false
+		}
+	}
+}
+
+func (c *Consumer) unreserve(n int) {
+	c.mu.Lock()
+	c.reserved -= n
+	c.heldChangedLocked()
+	c.mu.Unlock()
+}
+
+// receive makes one ReceiveMessage call for up to n messages.
+func (c *Consumer) receive(ctx context.Context, n int, attempt string) ([]*Message, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.WaitTime+receiveSlack)
+	defer cancel()
+	in := &sqs.ReceiveMessageInput{
+		QueueUrl:            &c.cfg.QueueURL,
+		MaxNumberOfMessages: int32(n),
+		WaitTimeSeconds:     int32(c.cfg.WaitTime / time.Second),
+		// Asked for explicitly so the heartbeat's idea of when a
+		// message reappears is exact, whatever the queue's default.
+		VisibilityTimeout: int32(c.vt / time.Second),
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
+			types.MessageSystemAttributeNameApproximateReceiveCount,
+			types.MessageSystemAttributeNameSentTimestamp,
+			types.MessageSystemAttributeNameMessageGroupId,
+		},
+		MessageAttributeNames: []string{"All"},
+	}
+	if attempt != "" {
+		in.ReceiveRequestAttemptId = &attempt
+	}
+	start := time.Now()
+	out, err := c.client.ReceiveMessage(ctx, in)
+	c.obs.SQSCall(OpReceiveMessage, errorCode(err), time.Since(start))
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Messages) == 0 {
+		return nil, nil
+	}
+	now := time.Now()
+	msgs := make([]*Message, 0, len(out.Messages))
+	for i := range out.Messages {
+		if out.Messages[i].ReceiptHandle == nil {
+			continue
+		}
+		m := newMessage(&out.Messages[i], start, now, c.vt)
+		m.key = c.h.Key(m)
+		if m.key == "" {
+			m.key = m.GroupID
+		}
+		if m.key == "" {
+			m.key = unkeyed + m.ID // a lane of its own
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+// deliver puts received messages in their lanes and gives back the room
+// reserved for them. During shutdown they are released at once instead.
+func (c *Consumer) deliver(msgs []*Message, reserved int) {
+	release := false
+	c.mu.Lock()
+	c.reserved -= reserved
+	if len(msgs) > 0 {
+		c.lastBusy = time.Now()
+	}
+	for _, m := range msgs {
+		c.held[m] = struct{}{}
+		if c.stopping {
+			c.setFinalLocked(m, 0, finalRelease)
+			release = true
+			continue
+		}
+		m.state = stateWaiting
+		l := c.laneLocked(m.key)
+		l.push(m)
+		if !l.running && !l.queued {
+			l.queued = true
+			c.ready <- l
+		}
+	}
+	c.heldChangedLocked()
+	c.mu.Unlock()
+	if len(msgs) > 0 {
+		c.obs.Received(len(msgs))
+	}
+	if release {
+		c.obs.Released(len(msgs))
+		c.kickVisibility()
+	}
+}
