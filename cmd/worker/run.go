@@ -18,7 +18,9 @@ const (
 const usage = `worker: pcsync, the Partner Central bulk sync worker.
 
 Usage:
-  worker validate [FILE...]   check JSON Lines job files against the API model
+  worker run [flags]          run the sync daemon
+  worker enqueue -queue-url URL FILE...   validate job files and send them to the queue
+  worker validate FILE...     check JSON Lines job files against the API model
 
 Run "worker COMMAND -h" for a command's flags.
 `
@@ -32,6 +34,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
+	case "run":
+		return runDaemon(ctx, rest, getenv, stdout, stderr)
+	case "enqueue":
+		return runEnqueue(ctx, rest, getenv, stdin, stdout, stderr)
 	case "validate":
 		return runValidate(ctx, rest, stdin, stdout, stderr)
 	case "-h", "-help", "--help", "help":

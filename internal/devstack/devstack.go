@@ -1,0 +1,197 @@
+// Package devstack runs pcsync's local stack in one process: an SQS
+// emulator (kumo, embedded) with the job queue and its dead-letter queue,
+// and the Partner Central simulator, both on loopback. It backs
+// "devstack up", the demo, the end-to-end tests and the benchmark.
+//
+// It does not own the worker: it only provides what the worker talks to.
+package devstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/sivchari/kumo"
+
+	"github.com/pcsync/pcsync/partnercentral/pcsim"
+	"github.com/pcsync/pcsync/partnercentral/types"
+)
+
+// The credentials the stack accepts and prints. The simulator verifies
+// signatures made with them, as the real service would with real ones.
+const (
+	AccessKeyID     = "devstack"
+	SecretAccessKey = "devstack-secret"
+	Region          = "us-east-1"
+)
+
+// Options size the stack.
+type Options struct {
+	// SQSAddr and PCAddr are the listen addresses; "" or a :0 port picks a
+	// free one.
+	SQSAddr, PCAddr string
+	// Queue is the job queue's name; its dead-letter queue is Queue+"-dlq".
+	// A name ending in .fifo makes both FIFO queues.
+	Queue string
+	// MaxReceiveCount is the RedrivePolicy's: after that many receives SQS
+	// itself moves a message to the dead-letter queue. 0 means 25.
+	MaxReceiveCount int
+	// Sim configures the Partner Central simulator; its Credentials are
+	// set to the stack's.
+	Sim pcsim.Options
+	// Engagements pre-creates that many engagements, eng-00000000000001
+	// and on, each with a CustomerProject context "1" and a Lead context "2".
+	Engagements int
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	// SQSURL and PCURL are the endpoints (http://127.0.0.1:port).
+	SQSURL, PCURL string
+	// QueueURL and DLQURL are the queues' URLs.
+	QueueURL, DLQURL string
+	// Sim is the Partner Central simulator, for its knobs and state.
+	Sim *pcsim.Server
+	// SQS is a client of the emulator.
+	SQS *sqs.Client
+
+	kumo     *kumo.Server
+	sqsProxy *http.Server
+}
+
+// EngagementID is the id of the n-th pre-created engagement (from 1).
+func EngagementID(n int) string { return fmt.Sprintf("eng-%014d", n) }
+
+// Start starts the stack. Close it when done.
+func Start(ctx context.Context, o Options) (*Stack, error) {
+	if o.Queue == "" {
+		o.Queue = "pcsync-jobs"
+	}
+	if o.MaxReceiveCount == 0 {
+		o.MaxReceiveCount = 25
+	}
+	s := &Stack{kumo: kumo.NewServer()}
+	// kumo listens on a port of its own choosing; a reverse proxy gives it
+	// the address asked for. Its queues are shared by every kumo server in
+	// the process, so several stacks need distinct queue names.
+	target, _ := url.Parse(s.kumo.URL)
+	ln, err := net.Listen("tcp", orLoopback(o.SQSAddr))
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqs listener: %w", err)
+	}
+	s.SQSURL = "http://" + ln.Addr().String()
+	s.sqsProxy = &http.Server{Handler: httputil.NewSingleHostReverseProxy(target), ReadHeaderTimeout: 10 * time.Second}
+	go s.sqsProxy.Serve(ln)
+
+	o.Sim.Credentials = map[string]string{AccessKeyID: SecretAccessKey}
+	if o.Sim.Region == "" {
+		o.Sim.Region = Region
+	}
+	s.Sim, err = pcsim.Listen(orLoopback(o.PCAddr), o.Sim)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("partner central simulator: %w", err)
+	}
+	s.PCURL = s.Sim.URL
+
+	s.SQS = sqs.New(sqs.Options{
+		Region:       Region,
+		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
+		BaseEndpoint: aws.String(s.SQSURL),
+	})
+	if err := s.createQueues(ctx, o); err != nil {
+		s.Close()
+		return nil, err
+	}
+	for n := 1; n <= o.Engagements; n++ {
+		if err := s.Sim.AddEngagement(pcsim.NewEngagement{Id: EngagementID(n), Catalog: "Sandbox", Contexts: []pcsim.NewContext{
+			{Id: "1", Type: types.EngagementContextTypeCustomerProject},
+			{Id: "2", Type: types.EngagementContextTypeLead},
+		}}); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func orLoopback(addr string) string {
+	if addr == "" {
+		return "127.0.0.1:0"
+	}
+	return addr
+}
+
+func (s *Stack) createQueues(ctx context.Context, o Options) error {
+	fifo := len(o.Queue) > 5 && o.Queue[len(o.Queue)-5:] == ".fifo"
+	dlqName := o.Queue + "-dlq"
+	attrs := map[string]string{}
+	if fifo {
+		dlqName = o.Queue[:len(o.Queue)-5] + "-dlq.fifo"
+		attrs["FifoQueue"] = "true"
+	}
+	dlq, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(dlqName), Attributes: attrs})
+	if err != nil {
+		return fmt.Errorf("create %s: %w", dlqName, err)
+	}
+	s.DLQURL = aws.ToString(dlq.QueueUrl)
+	got, err := s.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return fmt.Errorf("read %s's ARN: %w", dlqName, err)
+	}
+	arn := got.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	if arn == "" {
+		return errors.New("the emulator returned no ARN for the dead-letter queue")
+	}
+	policy, _ := json.Marshal(map[string]string{"deadLetterTargetArn": arn, "maxReceiveCount": strconv.Itoa(o.MaxReceiveCount)})
+	attrs = map[string]string{"RedrivePolicy": string(policy), "VisibilityTimeout": "30"}
+	if fifo {
+		attrs["FifoQueue"] = "true"
+	}
+	q, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(o.Queue), Attributes: attrs})
+	if err != nil {
+		return fmt.Errorf("create %s: %w", o.Queue, err)
+	}
+	s.QueueURL = aws.ToString(q.QueueUrl)
+	return nil
+}
+
+// Env is what a worker needs to talk to the stack, as environment
+// variables.
+func (s *Stack) Env() []string {
+	return []string{
+		"PCSYNC_QUEUE_URL=" + s.QueueURL,
+		"PCSYNC_DLQ_URL=" + s.DLQURL,
+		"AWS_ENDPOINT_URL_SQS=" + s.SQSURL,
+		"AWS_ENDPOINT_URL_PARTNERCENTRAL_SELLING=" + s.PCURL,
+		"AWS_REGION=" + Region,
+		"AWS_ACCESS_KEY_ID=" + AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + SecretAccessKey,
+	}
+}
+
+// Close stops the stack. The emulator's queues live on in the process.
+func (s *Stack) Close() {
+	if s.sqsProxy != nil {
+		s.sqsProxy.Close()
+	}
+	if s.Sim != nil {
+		s.Sim.Close()
+	}
+	if s.kumo != nil {
+		s.kumo.Close()
+	}
+}

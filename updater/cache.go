@@ -1,0 +1,75 @@
+package updater
+
+import (
+	"container/list"
+	"sync"
+)
+
+// boundedMap is a map that keeps at most max entries, dropping the least
+// recently written one when full. It bounds what the updater remembers per
+// engagement and per context, however many a run touches. It is safe for
+// concurrent use.
+type boundedMap[V any] struct {
+	mu    sync.Mutex
+	max   int
+	order *list.List // of string keys, most recently written at the front
+	items map[string]*entry[V]
+}
+
+type entry[V any] struct {
+	value V
+	elem  *list.Element
+}
+
+func newBoundedMap[V any](max int) *boundedMap[V] {
+	return &boundedMap[V]{max: max, order: list.New(), items: make(map[string]*entry[V])}
+}
+
+func (m *boundedMap[V]) get(key string) (V, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.items[key]
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return e.value, true
+}
+
+func (m *boundedMap[V]) put(key string, v V) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.putLocked(key, v)
+}
+
+func (m *boundedMap[V]) putLocked(key string, v V) {
+	if e, ok := m.items[key]; ok {
+		e.value = v
+		m.order.MoveToFront(e.elem)
+		return
+	}
+	m.items[key] = &entry[V]{value: v, elem: m.order.PushFront(key)}
+	if m.order.Len() > m.max {
+		oldest := m.order.Back()
+		m.order.Remove(oldest)
+		delete(m.items, oldest.Value.(string))
+	}
+}
+
+// update sets key to fn(old, found) under the lock.
+func (m *boundedMap[V]) update(key string, fn func(old V, found bool) V) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.items[key]
+	var old V
+	if ok {
+		old = e.value
+	}
+	m.putLocked(key, fn(old, ok))
+}
+
+func (m *boundedMap[V]) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.items)
+}
