@@ -46,8 +46,9 @@ const (
 // Observer receives the updater's events, for metrics. Its methods are
 // called from many goroutines at once and must not block.
 type Observer interface {
-	// JobDone reports a job's outcome and how long the updater spent on it.
-	JobDone(outcome string, took time.Duration)
+	// JobDone reports a job's outcome, how long the updater spent on it,
+	// and the message's age (since SQS's SentTimestamp; 0 when unknown).
+	JobDone(outcome string, took, age time.Duration)
 	// APICall reports one Partner Central call: the operation, "OK" or the
 	// error code (Classify's view for errors without one: "network",
 	// "timeout", "canceled"), and its latency.
@@ -65,11 +66,11 @@ type Observer interface {
 // NopObserver is an Observer that does nothing.
 type NopObserver struct{}
 
-func (NopObserver) JobDone(string, time.Duration)         {}
-func (NopObserver) APICall(string, string, time.Duration) {}
-func (NopObserver) Conflicts(int)                         {}
-func (NopObserver) LimiterWait(string, time.Duration)     {}
-func (NopObserver) BudgetWait(time.Duration)              {}
+func (NopObserver) JobDone(string, time.Duration, time.Duration) {}
+func (NopObserver) APICall(string, string, time.Duration)        {}
+func (NopObserver) Conflicts(int)                                {}
+func (NopObserver) LimiterWait(string, time.Duration)            {}
+func (NopObserver) BudgetWait(time.Duration)                     {}
 
 // Config holds the updater's collaborators. Writes and Reads are required;
 // the rest have defaults.
@@ -191,7 +192,7 @@ func (u *Updater) Handle(ctx context.Context, batch []*queue.Message) []queue.Ou
 		if d.err != nil {
 			out[i] = queue.DeadLetter(ClassInvalidJob, d.err.Error())
 			u.messageLog(m, nil).Warn("job dead-lettered", "class", ClassInvalidJob, "reason", d.err.Error())
-			u.obs.JobDone(OutcomeDeadLettered, time.Since(start))
+			u.jobDone(m, OutcomeDeadLettered, start)
 			continue
 		}
 		ck := contextKey(&d.job.Input)
@@ -222,7 +223,7 @@ func (u *Updater) handleContext(ctx context.Context, ck string, jobs []pending, 
 	})
 	done := func(p pending, o queue.Outcome, outcome string) {
 		out[p.i] = o
-		u.obs.JobDone(outcome, time.Since(start))
+		u.jobDone(p.m, outcome, start)
 	}
 	for n, p := range jobs {
 		log := u.messageLog(p.m, p.job)
@@ -264,12 +265,21 @@ func (u *Updater) handleContext(ctx context.Context, ck string, jobs []pending, 
 		default:
 			// Abandoned: the worker is stopping. The outcomes stay unset,
 			// so the queue lets these messages reappear for another worker.
-			for range jobs[n:] {
-				u.obs.JobDone(OutcomeAbandoned, time.Since(start))
+			for _, q := range jobs[n:] {
+				u.jobDone(q.m, OutcomeAbandoned, start)
 			}
 			return
 		}
 	}
+}
+
+func (u *Updater) jobDone(m *queue.Message, outcome string, start time.Time) {
+	now := time.Now()
+	var age time.Duration
+	if !m.SentAt.IsZero() {
+		age = now.Sub(m.SentAt)
+	}
+	u.obs.JobDone(outcome, now.Sub(start), age)
 }
 
 func (u *Updater) messageLog(m *queue.Message, job *Job) *slog.Logger {

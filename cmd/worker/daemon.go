@@ -16,6 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pcsync/pcsync/metrics"
 	"github.com/pcsync/pcsync/partnercentral"
 	"github.com/pcsync/pcsync/partnercentral/schema"
 	"github.com/pcsync/pcsync/queue"
@@ -164,17 +169,30 @@ type daemon struct {
 	circuit  *retry.Circuit
 	server   *http.Server
 	listener net.Listener
+	registry *prometheus.Registry
 }
 
 func newDaemon(c daemonConfig, awsCfg aws.Config, log *slog.Logger) (*daemon, error) {
-	circuit := retry.NewCircuit(retry.CircuitConfig{Logger: log})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+
+	circuit := retry.NewCircuit(retry.CircuitConfig{Logger: log, OnChange: func(s retry.CircuitState) { m.SetCircuit(s.String()) }})
+	writes := retry.NewLimiter(retry.LimiterConfig{Ceiling: c.writeRPS, OnChange: func(r float64) { m.SetRate("write", r) }})
+	reads := retry.NewLimiter(retry.LimiterConfig{Ceiling: c.readRPS, OnChange: func(r float64) { m.SetRate("read", r) }})
+	m.SetCeiling("write", c.writeRPS)
+	m.SetCeiling("read", c.readRPS)
+	budget := retry.NewBudget(c.writeBudget, 24*time.Hour, nil)
+	m.ObserveBudget(c.writeBudget, budget.Remaining)
+
 	u, err := updater.New(partnercentral.NewFromConfig(awsCfg), updater.NewDecoder(schema.New()), updater.Config{
-		Policy:  retry.DefaultPolicy(),
-		Writes:  retry.NewLimiter(retry.LimiterConfig{Ceiling: c.writeRPS}),
-		Reads:   retry.NewLimiter(retry.LimiterConfig{Ceiling: c.readRPS}),
-		Budget:  retry.NewBudget(c.writeBudget, 24*time.Hour, nil),
-		Circuit: circuit,
-		Logger:  log,
+		Policy:   retry.DefaultPolicy(),
+		Writes:   writes,
+		Reads:    reads,
+		Budget:   budget,
+		Circuit:  circuit,
+		Observer: m,
+		Logger:   log,
 	})
 	if err != nil {
 		return nil, err
@@ -188,12 +206,13 @@ func newDaemon(c daemonConfig, awsCfg aws.Config, log *slog.Logger) (*daemon, er
 		DrainTimeout: c.drainTimeout,
 		ExitWhenIdle: c.exitWhenIdle,
 		Gate:         circuit,
+		Observer:     m,
 		Logger:       log,
 	}, u)
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cfg: c, log: log, consumer: consumer, circuit: circuit}
+	d := &daemon{cfg: c, log: log, consumer: consumer, circuit: circuit, registry: reg}
 	if c.metricsAddr != "" {
 		ln, err := net.Listen("tcp", c.metricsAddr)
 		if err != nil {
@@ -213,6 +232,7 @@ func newDaemon(c daemonConfig, awsCfg aws.Config, log *slog.Logger) (*daemon, er
 
 func (d *daemon) routes() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{Registry: d.registry, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelError)}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

@@ -1,0 +1,223 @@
+// Package metrics defines pcsync's Prometheus metrics and records the
+// events of the queue consumer and the updater into them. Every metric is
+// registered on the registry the caller passes in (main adds the Go and
+// process collectors); nothing is global.
+//
+// Labels are low-cardinality by design: operations, outcome and error
+// codes, error classes, limiter classes. No engagement id, name, e-mail
+// address or phone number ever becomes a label.
+//
+// It does not own the HTTP endpoint (cmd/worker serves /metrics).
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const namespace = "pcsync"
+
+// Metrics records pcsync's events. It implements queue.Observer and
+// updater.Observer; its methods are safe for concurrent use and never
+// block.
+type Metrics struct {
+	received         prometheus.Counter
+	receiveEmpty     prometheus.Counter
+	held             prometheus.Gauge
+	busy             prometheus.Gauge
+	acked            prometheus.Counter
+	deadLettered     *prometheus.CounterVec
+	retried          prometheus.Counter
+	released         prometheus.Counter
+	keptWithoutDLQ   prometheus.Counter
+	extended         prometheus.Counter
+	sqsRequests      *prometheus.CounterVec
+	sqsDuration      *prometheus.HistogramVec
+	sqsEntryFailures *prometheus.CounterVec
+
+	jobs           *prometheus.CounterVec
+	jobDuration    prometheus.Histogram
+	messageAge     prometheus.Histogram
+	apiRequests    *prometheus.CounterVec
+	apiDuration    *prometheus.HistogramVec
+	conflicts      prometheus.Counter
+	conflictRounds prometheus.Histogram
+	throttles      *prometheus.CounterVec
+	rate           *prometheus.GaugeVec
+	rateCeiling    *prometheus.GaugeVec
+	limiterWait    *prometheus.HistogramVec
+	budgetWait     prometheus.Histogram
+	circuit        *prometheus.GaugeVec
+	lastSuccess    prometheus.Gauge
+
+	reg prometheus.Registerer
+}
+
+// New creates pcsync's metrics and registers them on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help})
+	}
+	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help})
+	}
+	gaugeVec := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, labels)
+	}
+	// Latencies of calls: 5 ms to 30 s.
+	callBuckets := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+	// Waits and job times: 1 ms to 15 min (a held job may wait for the
+	// limiter, a backoff or the circuit).
+	waitBuckets := []float64{.001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900}
+	// Message age: 10 ms (an event-driven trickle) to a day (a backlog).
+	ageBuckets := []float64{.01, .05, .1, .25, .5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600}
+
+	m := &Metrics{
+		received:         counter("messages_received_total", "SQS messages received."),
+		receiveEmpty:     counter("receives_empty_total", "ReceiveMessage calls that returned no message."),
+		held:             gauge("messages_held", "Messages held: received and not yet deleted, released or given up."),
+		busy:             gauge("workers_busy", "Workers inside a job or applying its outcome."),
+		acked:            counter("messages_acked_total", "Messages deleted from the queue after their job ended (applied, coalesced, stale or dead-lettered)."),
+		deadLettered:     counterVec("messages_dead_lettered_total", "Messages sent to the dead-letter queue, by error class.", "class"),
+		retried:          counter("messages_retried_total", "Messages sent back to the queue to be tried again later."),
+		released:         counter("messages_released_total", "Messages handed back unstarted (shutdown)."),
+		keptWithoutDLQ:   counter("messages_kept_without_dlq_total", "Dead-letter outcomes kept on the source queue because no dead-letter queue took them."),
+		extended:         counter("visibility_extensions_total", "Visibility timeout extensions of held messages."),
+		sqsRequests:      counterVec("sqs_requests_total", "SQS requests, by operation and error code (OK on success).", "operation", "code"),
+		sqsDuration:      prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "sqs_request_duration_seconds", Help: "Latency of SQS requests.", Buckets: callBuckets}, []string{"operation"}),
+		sqsEntryFailures: counterVec("sqs_batch_entry_failures_total", "Failed entries of successful SQS batch calls, by operation and code.", "operation", "code"),
+
+		jobs:           counterVec("jobs_total", "Jobs ended, by outcome: applied, already_applied, coalesced, stale, dead_lettered, retried, abandoned.", "outcome"),
+		jobDuration:    prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "job_duration_seconds", Help: "Time from a job's start in a worker to its outcome.", Buckets: waitBuckets}),
+		messageAge:     prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "message_age_seconds", Help: "Age of a message when its job ended: now minus its SQS SentTimestamp.", Buckets: ageBuckets}),
+		apiRequests:    counterVec("api_requests_total", "Partner Central requests, by operation and outcome code (OK, the API's error code, or network, timeout, canceled).", "operation", "code"),
+		apiDuration:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "api_request_duration_seconds", Help: "Latency of Partner Central requests.", Buckets: callBuckets}, []string{"operation"}),
+		conflicts:      counter("conflicts_total", "ConflictException answers: stale EngagementLastModifiedAt healed by a re-read."),
+		conflictRounds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "conflict_retries_per_job", Help: "Re-read-and-retry rounds of a job that met ConflictException.", Buckets: []float64{1, 2, 3, 4, 5, 6}}),
+		throttles:      counterVec("throttles_total", "ThrottlingException answers, by operation.", "operation"),
+		rate:           gaugeVec("rate_limit_per_second", "Current rate of the shared limiter, by class (write, read).", "class"),
+		rateCeiling:    gaugeVec("rate_ceiling_per_second", "Configured ceiling of the shared limiter, by class (write, read).", "class"),
+		limiterWait:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "limiter_wait_seconds", Help: "Time a call waited for its turn under the rate limiter, by class.", Buckets: waitBuckets}, []string{"class"}),
+		budgetWait:     prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "write_budget_wait_seconds", Help: "Time a write waited for room in the rolling daily write budget.", Buckets: waitBuckets}),
+		circuit:        gaugeVec("circuit_state", "1 for the circuit's current state (closed, open, half_open), 0 for the others.", "state"),
+		lastSuccess:    gauge("last_success_timestamp_seconds", "Unix time of the last job applied (or found already applied)."),
+		reg:            reg,
+	}
+	reg.MustRegister(m.received, m.receiveEmpty, m.held, m.busy, m.acked, m.deadLettered, m.retried, m.released,
+		m.keptWithoutDLQ, m.extended, m.sqsRequests, m.sqsDuration, m.sqsEntryFailures,
+		m.jobs, m.jobDuration, m.messageAge, m.apiRequests, m.apiDuration, m.conflicts, m.conflictRounds,
+		m.throttles, m.rate, m.rateCeiling, m.limiterWait, m.budgetWait, m.circuit, m.lastSuccess)
+	// Series that a dashboard or an alert reads should exist from the
+	// start, at zero, rather than appear with the first event.
+	for _, o := range []string{"applied", "already_applied", "coalesced", "stale", "dead_lettered", "retried", "abandoned"} {
+		m.jobs.WithLabelValues(o)
+	}
+	for _, op := range []string{"UpdateEngagementContext", "GetEngagement"} {
+		m.throttles.WithLabelValues(op)
+		m.apiRequests.WithLabelValues(op, "OK")
+	}
+	m.SetCircuit("closed")
+	return m
+}
+
+// Queue consumer events (queue.Observer).
+
+func (m *Metrics) Received(n int)            { m.received.Add(float64(n)) }
+func (m *Metrics) ReceiveEmpty()             { m.receiveEmpty.Inc() }
+func (m *Metrics) Held(n int)                { m.held.Set(float64(n)) }
+func (m *Metrics) Busy(n int)                { m.busy.Set(float64(n)) }
+func (m *Metrics) Acked(n int)               { m.acked.Add(float64(n)) }
+func (m *Metrics) DeadLettered(class string) { m.deadLettered.WithLabelValues(class).Inc() }
+func (m *Metrics) Retried(n int)             { m.retried.Add(float64(n)) }
+func (m *Metrics) Released(n int)            { m.released.Add(float64(n)) }
+func (m *Metrics) KeptWithoutDLQ(n int)      { m.keptWithoutDLQ.Add(float64(n)) }
+func (m *Metrics) VisibilityExtended(n int)  { m.extended.Add(float64(n)) }
+func (m *Metrics) BatchEntryFailed(op, code string) {
+	m.sqsEntryFailures.WithLabelValues(op, code).Inc()
+}
+
+// SQSCall records one SQS request; code "" is success.
+func (m *Metrics) SQSCall(op, code string, latency time.Duration) {
+	if code == "" {
+		code = "OK"
+	}
+	m.sqsRequests.WithLabelValues(op, code).Inc()
+	m.sqsDuration.WithLabelValues(op).Observe(latency.Seconds())
+}
+
+// Updater events (updater.Observer).
+
+// JobDone records a job's outcome, the time the worker spent on it, and
+// the message's age (zero when unknown).
+func (m *Metrics) JobDone(outcome string, took, age time.Duration) {
+	m.jobs.WithLabelValues(outcome).Inc()
+	m.jobDuration.Observe(took.Seconds())
+	if age > 0 {
+		m.messageAge.Observe(age.Seconds())
+	}
+	if outcome == "applied" || outcome == "already_applied" {
+		m.lastSuccess.SetToCurrentTime()
+	}
+}
+
+// APICall records one Partner Central request.
+func (m *Metrics) APICall(op, code string, latency time.Duration) {
+	m.apiRequests.WithLabelValues(op, code).Inc()
+	m.apiDuration.WithLabelValues(op).Observe(latency.Seconds())
+	switch code {
+	case "ConflictException":
+		m.conflicts.Inc()
+	case "ThrottlingException":
+		m.throttles.WithLabelValues(op).Inc()
+	}
+}
+
+// Conflicts records the rounds a job needed after ConflictException.
+func (m *Metrics) Conflicts(rounds int) { m.conflictRounds.Observe(float64(rounds)) }
+
+// LimiterWait records a call's wait under the rate limiter of its class.
+func (m *Metrics) LimiterWait(class string, d time.Duration) {
+	m.limiterWait.WithLabelValues(class).Observe(d.Seconds())
+}
+
+// BudgetWait records a write's wait for the daily budget.
+func (m *Metrics) BudgetWait(d time.Duration) { m.budgetWait.Observe(d.Seconds()) }
+
+// Wiring for the limiters, the circuit and the budget.
+
+// SetRate records a limiter's current rate; use it as the limiter's OnChange.
+func (m *Metrics) SetRate(class string, perSecond float64) {
+	m.rate.WithLabelValues(class).Set(perSecond)
+}
+
+// SetCeiling records a limiter's configured ceiling (and starting rate).
+func (m *Metrics) SetCeiling(class string, perSecond float64) {
+	m.rateCeiling.WithLabelValues(class).Set(perSecond)
+	m.rate.WithLabelValues(class).Set(perSecond)
+}
+
+// SetCircuit records the circuit's state: closed, open or half_open.
+func (m *Metrics) SetCircuit(state string) {
+	for _, s := range []string{"closed", "open", "half_open"} {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		m.circuit.WithLabelValues(s).Set(v)
+	}
+}
+
+// ObserveBudget exports the rolling daily write budget: its limit and, read
+// at every scrape, what is left of it.
+func (m *Metrics) ObserveBudget(limit int, remaining func() int) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "write_budget_limit", Help: "Configured writes per rolling 24 h for this process (0: no budget)."},
+			func() float64 { return float64(limit) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "write_budget_remaining", Help: "Writes left in the rolling 24 h budget of this process (-1: no budget)."},
+			func() float64 { return float64(remaining()) }),
+	)
+}
