@@ -1,0 +1,332 @@
+package updater
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/pcsync/pcsync/partnercentral"
+	"github.com/pcsync/pcsync/partnercentral/schema"
+	"github.com/pcsync/pcsync/partnercentral/types"
+	"github.com/pcsync/pcsync/queue"
+	"github.com/pcsync/pcsync/retry"
+)
+
+// fakeAPI is a small in-memory Partner Central for unit tests: one
+// engagement, a ModifiedAt counter, and scripted errors.
+type fakeAPI struct {
+	mu       sync.Mutex
+	modified int
+	contexts map[string]json.RawMessage // context id -> GetEngagement payload
+	writes   []string                   // titles written, in order
+	reads    int
+	script   []error // errors returned by the next UpdateEngagementContext calls
+	// applyThenFail applies the next write, then fails it (a lost response).
+	applyThenFail bool
+}
+
+func newFakeAPI() *fakeAPI { return &fakeAPI{modified: 1, contexts: map[string]json.RawMessage{}} }
+
+func (f *fakeAPI) ts() string { return fmt.Sprintf("2026-11-26T06:00:00.%06dZ", f.modified) }
+
+func (f *fakeAPI) UpdateEngagementContext(_ context.Context, in *partnercentral.UpdateEngagementContextInput, _ ...func(*partnercentral.Options)) (*partnercentral.UpdateEngagementContextOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.script) > 0 {
+		err := f.script[0]
+		f.script = f.script[1:]
+		if err != nil {
+			return nil, err
+		}
+	}
+	if aws.ToString(in.EngagementLastModifiedAt) != f.ts() {
+		return nil, apiError(409, &types.ConflictException{Message: aws.String("stale")})
+	}
+	cp := in.Payload.(*types.UpdateEngagementContextPayloadMemberCustomerProject)
+	b, _ := json.Marshal(map[string]any{"CustomerProject": cp.Value})
+	f.contexts[aws.ToString(in.ContextIdentifier)] = b
+	f.writes = append(f.writes, aws.ToString(cp.Value.Project.Title))
+	f.modified++
+	if f.applyThenFail {
+		f.applyThenFail = false
+		return nil, &smithy.OperationError{Err: &smithyhttp.RequestSendError{Err: io.ErrUnexpectedEOF}}
+	}
+	return &partnercentral.UpdateEngagementContextOutput{EngagementLastModifiedAt: aws.String(f.ts())}, nil
+}
+
+func (f *fakeAPI) GetEngagement(_ context.Context, in *partnercentral.GetEngagementInput, _ ...func(*partnercentral.Options)) (*partnercentral.GetEngagementOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	out := &partnercentral.GetEngagementOutput{Id: in.Identifier, ModifiedAt: aws.String(f.ts())}
+	for id, p := range f.contexts {
+		var d types.EngagementContextDetails
+		raw, _ := json.Marshal(map[string]any{"Id": id, "Type": "CustomerProject", "Payload": p})
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return nil, err
+		}
+		out.Contexts = append(out.Contexts, d)
+	}
+	return out, nil
+}
+
+// bump is an outside write.
+func (f *fakeAPI) bump() { f.mu.Lock(); f.modified++; f.mu.Unlock() }
+
+func apiError(status int, err error) error {
+	resp := &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(""))}
+	return &smithy.OperationError{Err: &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: resp}, Err: err}}}
+}
+
+type recorder struct {
+	NopObserver
+	mu       sync.Mutex
+	outcomes map[string]int
+}
+
+func (r *recorder) JobDone(outcome string, _, _ time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.outcomes == nil {
+		r.outcomes = map[string]int{}
+	}
+	r.outcomes[outcome]++
+}
+
+func newTestUpdater(t *testing.T, api API) (*Updater, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	p := retry.DefaultPolicy()
+	p.InitialBackoff = time.Millisecond
+	p.MaxBackoff = 5 * time.Millisecond
+	p.AttemptBudget = time.Second
+	u, err := New(api, NewDecoder(schema.New()), Config{
+		Policy:   p,
+		Writes:   retry.NewLimiter(retry.LimiterConfig{Ceiling: 10000}),
+		Reads:    retry.NewLimiter(retry.LimiterConfig{Ceiling: 10000}),
+		Circuit:  retry.NewCircuit(retry.CircuitConfig{MinCooldown: time.Millisecond}),
+		Observer: rec,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, rec
+}
+
+func jobMessage(t *testing.T, u *Updater, id, ctxID, title string, source time.Time, ts string) *queue.Message {
+	t.Helper()
+	body := map[string]any{
+		"Catalog": "Sandbox", "EngagementIdentifier": "eng-abcdefghij1234", "ContextIdentifier": ctxID, "Type": "CustomerProject",
+		"Payload": map[string]any{"CustomerProject": map[string]any{
+			"Customer": map[string]any{"Industry": "Other", "CompanyName": "Acme", "WebsiteUrl": "acme.example", "CountryCode": "US"},
+			"Project":  map[string]any{"Title": title, "BusinessProblem": "Needs to migrate 40 VMs to AWS", "TargetCompletionDate": "2026-12-31"},
+		}},
+	}
+	if !source.IsZero() {
+		body["SourceUpdatedAt"] = source.Format(time.RFC3339)
+	}
+	if ts != "" {
+		body["EngagementLastModifiedAt"] = ts
+	}
+	b, _ := json.Marshal(body)
+	m := &queue.Message{ID: id, Body: string(b), ReceiveCount: 1, SentAt: time.Now()}
+	if key := u.Key(m); key != "Sandbox/eng-abcdefghij1234" {
+		t.Fatalf("Key: got %q, want Sandbox/eng-abcdefghij1234", key)
+	}
+	return m
+}
+
+func TestCoalescesToNewestPerContext(t *testing.T) {
+	api := newFakeAPI()
+	u, rec := newTestUpdater(t, api)
+	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	batch := []*queue.Message{
+		jobMessage(t, u, "m1", "1", "v2", base.Add(2*time.Minute), ""),
+		jobMessage(t, u, "m2", "1", "v3", base.Add(3*time.Minute), ""),
+		jobMessage(t, u, "m3", "2", "w1", base.Add(time.Minute), ""),
+		jobMessage(t, u, "m4", "1", "v1", base.Add(time.Minute), ""),
+	}
+	outs := u.Handle(context.Background(), batch)
+	for i, o := range outs {
+		if o.Kind() != queue.OutcomeAck {
+			t.Errorf("message %d: got %v, want ack", i+1, o)
+		}
+	}
+	if got := strings.Join(api.writes, ","); got != "v3,w1" {
+		t.Errorf("writes: got %s, want v3,w1 (only the newest of context 1)", got)
+	}
+	if rec.outcomes[OutcomeCoalesced] != 2 || rec.outcomes[OutcomeApplied] != 2 {
+		t.Errorf("outcomes: got %v, want 2 applied and 2 coalesced", rec.outcomes)
+	}
+	// One read to learn the timestamp, then the cached one for the second write.
+	if api.reads != 1 {
+		t.Errorf("reads: got %d, want 1", api.reads)
+	}
+}
+
+func TestStaleJobIsNeverWritten(t *testing.T) {
+	api := newFakeAPI()
+	u, rec := newTestUpdater(t, api)
+	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "new", "1", "v2", base.Add(2*time.Minute), "")})
+	outs := u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "old", "1", "v1", base.Add(time.Minute), "")})
+	if outs[0].Kind() != queue.OutcomeAck || rec.outcomes[OutcomeStale] != 1 {
+		t.Errorf("older job after a newer one: got %v with outcomes %v, want ack as stale", outs[0], rec.outcomes)
+	}
+	if got := strings.Join(api.writes, ","); got != "v2" {
+		t.Errorf("writes: got %s, want only v2", got)
+	}
+	// A job without SourceUpdatedAt cannot be judged stale: it is applied.
+	u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "undated", "1", "v0", time.Time{}, "")})
+	if got := strings.Join(api.writes, ","); got != "v2,v0" {
+		t.Errorf("writes: got %s, want v2,v0", got)
+	}
+}
+
+func TestConflictIsHealedWithFreshTimestamp(t *testing.T) {
+	api := newFakeAPI()
+	u, rec := newTestUpdater(t, api)
+	stale := api.ts()
+	api.bump() // someone else wrote since the job's timestamp
+	outs := u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "m", "1", "v1", time.Time{}, stale)})
+	if outs[0].Kind() != queue.OutcomeAck || rec.outcomes[OutcomeApplied] != 1 {
+		t.Fatalf("got %v, %v; want applied", outs[0], rec.outcomes)
+	}
+	if api.reads != 1 || len(api.writes) != 1 {
+		t.Errorf("calls: got %d reads and %d writes, want 1 and 1 (a 409, a read, the write)", api.reads, len(api.writes))
+	}
+}
+
+func TestConflictRetriesAreBounded(t *testing.T) {
+	api := newFakeAPI()
+	u, rec := newTestUpdater(t, api)
+	conflict := apiError(409, &types.ConflictException{})
+	for range 20 {
+		api.script = append(api.script, conflict)
+	}
+	outs := u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "m", "1", "v1", time.Time{}, api.ts())})
+	if outs[0].Kind() != queue.OutcomeRetry || rec.outcomes[OutcomeRetried] != 1 {
+		t.Errorf("an engagement that never settles: got %v, %v; want retry later", outs[0], rec.outcomes)
+	}
+	if d := outs[0].Delay(); d < 20*time.Second || d > 40*time.Second {
+		t.Errorf("retry delay: got %v, want about 30 s on a first delivery", d)
+	}
+}
+
+func TestLostResponseSettledByRead(t *testing.T) {
+	api := newFakeAPI()
+	u, rec := newTestUpdater(t, api)
+	api.applyThenFail = true
+	outs := u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "m", "1", "v1", time.Time{}, api.ts())})
+	if outs[0].Kind() != queue.OutcomeAck || rec.outcomes[OutcomeAlreadyApplied] != 1 {
+		t.Fatalf("got %v, %v; want ack as already applied", outs[0], rec.outcomes)
+	}
+	if len(api.writes) != 1 {
+		t.Errorf("writes: got %d, want 1 (no second write)", len(api.writes))
+	}
+}
+
+func TestErrorFates(t *testing.T) {
+	tests := []struct {
+		name      string
+		err       error
+		wantKind  queue.OutcomeKind
+		wantClass string
+	}{
+		{"validation", apiError(400, &types.ValidationException{Message: aws.String("bad"), ErrorList: []types.ValidationExceptionError{{FieldName: aws.String("Type"), Message: aws.String("mismatch")}}}), queue.OutcomeDeadLetter, ClassRejected},
+		{"not found", apiError(404, &types.ResourceNotFoundException{Message: aws.String("gone")}), queue.OutcomeDeadLetter, ClassNotFound},
+		{"unknown 400", apiError(400, &smithy.GenericAPIError{Code: "SerializationException"}), queue.OutcomeDeadLetter, ClassAPIError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newFakeAPI()
+			u, _ := newTestUpdater(t, api)
+			api.script = []error{tt.err}
+			outs := u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "m", "1", "v1", time.Time{}, api.ts())})
+			if outs[0].Kind() != tt.wantKind || outs[0].Class() != tt.wantClass || outs[0].Reason() == "" {
+				t.Errorf("got %v (class %q, reason %q), want %v of class %q with a reason", outs[0], outs[0].Class(), outs[0].Reason(), tt.wantKind, tt.wantClass)
+			}
+		})
+	}
+}
+
+func TestTransientErrorsRetryThenRequeue(t *testing.T) {
+	api := newFakeAPI()
+	u, _ := newTestUpdater(t, api)
+	internal := apiError(500, &types.InternalServerException{})
+	api.script = []error{internal, internal}
+	outs := u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "m", "1", "v1", time.Time{}, api.ts())})
+	if outs[0].Kind() != queue.OutcomeAck || len(api.writes) != 1 {
+		t.Fatalf("two 500s then success: got %v after %d writes, want applied", outs[0], len(api.writes))
+	}
+	api2 := newFakeAPI()
+	u2, _ := newTestUpdater(t, api2)
+	for range 1000 {
+		api2.script = append(api2.script, internal)
+	}
+	outs = u2.Handle(context.Background(), []*queue.Message{jobMessage(t, u2, "m", "1", "v1", time.Time{}, api2.ts())})
+	if outs[0].Kind() != queue.OutcomeRetry {
+		t.Errorf("500s for the whole budget: got %v, want retry later", outs[0])
+	}
+}
+
+func TestInvalidJobIsDeadLettered(t *testing.T) {
+	u, _ := newTestUpdater(t, newFakeAPI())
+	m := &queue.Message{ID: "bad", Body: `{"Catalog":"Sandbox"}`}
+	if key := u.Key(m); key != "" {
+		t.Errorf("Key of an invalid job: got %q, want a lane of its own", key)
+	}
+	outs := u.Handle(context.Background(), []*queue.Message{m})
+	if outs[0].Kind() != queue.OutcomeDeadLetter || outs[0].Class() != ClassInvalidJob || !strings.Contains(outs[0].Reason(), "EngagementIdentifier: is required") {
+		t.Errorf("got %v (%s: %s), want a dead letter naming the missing field", outs[0], outs[0].Class(), outs[0].Reason())
+	}
+}
+
+func TestShutdownAbandonsWithoutOutcome(t *testing.T) {
+	api := newFakeAPI()
+	u, rec := newTestUpdater(t, api)
+	api.script = []error{apiError(500, &types.InternalServerException{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	outs := u.Handle(ctx, []*queue.Message{jobMessage(t, u, "m", "1", "v1", time.Time{}, api.ts())})
+	if outs[0].Kind() != queue.OutcomeNone || rec.outcomes[OutcomeAbandoned] != 1 {
+		t.Errorf("got %v, %v; want no outcome (the message reappears) and abandoned", outs[0], rec.outcomes)
+	}
+}
+
+func TestEngagementKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"eng-abcdefghij1234": "Sandbox/eng-abcdefghij1234",
+		"arn:aws:partnercentral:us-east-1::catalog/Sandbox/engagement/eng-abcdefghij1234": "Sandbox/eng-abcdefghij1234",
+	} {
+		got := EngagementKey(&partnercentral.UpdateEngagementContextInput{Catalog: aws.String("Sandbox"), EngagementIdentifier: aws.String(in)})
+		if got != want {
+			t.Errorf("EngagementKey(%q): got %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestBoundedMapForgetsOldest(t *testing.T) {
+	m := newBoundedMap[int](2)
+	m.put("a", 1)
+	m.put("b", 2)
+	m.put("a", 3) // a is now the most recent
+	m.put("c", 4)
+	if _, ok := m.get("b"); ok {
+		t.Error("b: still remembered, want forgotten as the least recently written")
+	}
+	if v, _ := m.get("a"); v != 3 || m.len() != 2 {
+		t.Errorf("got a=%d, len %d; want a=3, len 2", v, m.len())
+	}
+}
