@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -585,4 +588,115 @@ func TestE2ESigtermDrainsWithoutLossOrDoubleWrite(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestE2EEnqueueThenRunWithMetrics(t *testing.T) {
+	e := newE2E(t, pcsim.Options{WriteRPS: 100, WriteBurst: 100, ReadRPS: 100, ReadBurst: 100})
+	ids := e.addEngagements("i", 10, 1)
+	var lines []string
+	for _, id := range ids {
+		lines = append(lines, e.body(job{eng: id, ctx: "1", title: "from file"}))
+	}
+	lines = append(lines, `{"Catalog":"Sandbox"}`, "not json")
+	file := filepath.Join(t.TempDir(), "jobs.jsonl")
+	writeFileT(t, file, strings.Join(lines, "\n")+"\n")
+
+	var out, errOut syncBuffer
+	err := run(context.Background(), []string{"enqueue", file}, func(k string) string { return e.env[k] }, strings.NewReader(""), &out, &errOut)
+	if code := exitCode(err, &errOut); code != 1 {
+		t.Errorf("enqueue exit: got %d, want 1 (two lines invalid)", code)
+	}
+	if want := "12 jobs, 10 sent, 2 invalid, 0 failed"; !strings.Contains(errOut.String(), want) {
+		t.Errorf("enqueue summary: got %q, want %q", errOut.String(), want)
+	}
+	if !strings.Contains(out.String(), file+":11: EngagementIdentifier: is required") {
+		t.Errorf("enqueue report: got %q, want the invalid line named", out.String())
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	var logs syncBuffer
+	go func() {
+		done <- run(ctx, []string{"run", "-metrics-addr", "127.0.0.1:0", "-log-format", "text", "-write-rps", "100"},
+			func(k string) string { return e.env[k] }, strings.NewReader(""), &logs, &logs)
+	}()
+	addr := waitFor(t, 10*time.Second, func() (string, bool) {
+		m := regexp.MustCompile(`serving health and metrics" addr=(\S+)`).FindStringSubmatch(logs.String())
+		if m == nil {
+			return "", false
+		}
+		return m[1], true
+	})
+	metricsText := waitFor(t, 30*time.Second, func() (string, bool) {
+		body, status := httpGet(t, "http://"+addr+"/metrics")
+		return body, status == 200 && strings.Contains(body, `pcsync_jobs_total{outcome="applied"} 10`)
+	})
+	for _, want := range []string{
+		`pcsync_messages_received_total 10`,
+		`pcsync_api_requests_total{code="OK",operation="UpdateEngagementContext"} 10`,
+		`pcsync_rate_ceiling_per_second{class="write"} 100`,
+		`pcsync_circuit_state{state="closed"} 1`,
+		`pcsync_write_budget_remaining 9990`,
+		`go_goroutines`,
+		`process_resident_memory_bytes`,
+	} {
+		if !strings.Contains(metricsText, want) {
+			t.Errorf("/metrics: no line %q", want)
+		}
+	}
+	if body, status := httpGet(t, "http://"+addr+"/readyz"); status != 200 {
+		t.Errorf("/readyz: got %d %q, want 200", status, body)
+	}
+	if _, status := httpGet(t, "http://"+addr+"/healthz"); status != 200 {
+		t.Errorf("/healthz: got %d, want 200", status)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("worker: %v\n%s", err, logs.String())
+	}
+	for _, id := range ids {
+		if got, _ := e.title(id, "1"); got != "from file" {
+			t.Errorf("%s: got %q, want the job from the file", id, got)
+		}
+	}
+	// No personal data in the logs: the jobs' company names are "Acme <id>".
+	if strings.Contains(logs.String(), "Acme") {
+		t.Errorf("logs carry a company name from a job:\n%s", logs.String())
+	}
+}
+
+func writeFileT(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond every 20 ms until it holds or the deadline passes.
+func waitFor[T any](t *testing.T, limit time.Duration, cond func() (T, bool)) T {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if v, ok := cond(); ok {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", limit)
+		}
+		<-tick.C
+	}
+}
+
+func httpGet(t *testing.T, url string) (string, int) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return err.Error(), 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b), resp.StatusCode
 }

@@ -92,7 +92,13 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("sqs listener: %w", err)
 	}
 	s.SQSURL = "http://" + ln.Addr().String()
-	s.sqsProxy = &http.Server{Handler: httputil.NewSingleHostReverseProxy(target), ReadHeaderTimeout: 10 * time.Second}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		// A client that gave up (a long poll cancelled at shutdown) is
+		// routine; the emulator being gone is a 502 the SDK retries.
+		w.WriteHeader(http.StatusBadGateway)
+	}
+	s.sqsProxy = &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
 	go s.sqsProxy.Serve(ln)
 
 	o.Sim.Credentials = map[string]string{AccessKeyID: SecretAccessKey}
