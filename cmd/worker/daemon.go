@@ -7,25 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/pcsync/pcsync/metrics"
-	"github.com/pcsync/pcsync/partnercentral"
-	"github.com/pcsync/pcsync/partnercentral/schema"
-	"github.com/pcsync/pcsync/queue"
-	"github.com/pcsync/pcsync/retry"
-	"github.com/pcsync/pcsync/updater"
+	"github.com/pcsync/pcsync/internal/daemon"
 )
 
 // daemonConfig is everything "worker run" is told.
@@ -154,128 +141,17 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("load AWS configuration: %w", err)
 	}
-	d, err := newDaemon(c, awsCfg, log)
+	d, err := daemon.New(c.daemon(), awsCfg, log)
 	if err != nil {
 		return err
 	}
-	return d.run(ctx)
+	return d.Run(ctx)
 }
 
-// daemon is the wired worker.
-type daemon struct {
-	cfg      daemonConfig
-	log      *slog.Logger
-	consumer *queue.Consumer
-	circuit  *retry.Circuit
-	server   *http.Server
-	listener net.Listener
-	registry *prometheus.Registry
-}
-
-func newDaemon(c daemonConfig, awsCfg aws.Config, log *slog.Logger) (*daemon, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m := metrics.New(reg)
-
-	circuit := retry.NewCircuit(retry.CircuitConfig{Logger: log, OnChange: func(s retry.CircuitState) { m.SetCircuit(s.String()) }})
-	writes := retry.NewLimiter(retry.LimiterConfig{Ceiling: c.writeRPS, OnChange: func(r float64) { m.SetRate("write", r) }})
-	reads := retry.NewLimiter(retry.LimiterConfig{Ceiling: c.readRPS, OnChange: func(r float64) { m.SetRate("read", r) }})
-	m.SetCeiling("write", c.writeRPS)
-	m.SetCeiling("read", c.readRPS)
-	budget := retry.NewBudget(c.writeBudget, 24*time.Hour, nil)
-	m.ObserveBudget(c.writeBudget, budget.Remaining)
-
-	u, err := updater.New(partnercentral.NewFromConfig(awsCfg), updater.NewDecoder(schema.New()), updater.Config{
-		Policy:   retry.DefaultPolicy(),
-		Writes:   writes,
-		Reads:    reads,
-		Budget:   budget,
-		Circuit:  circuit,
-		Observer: m,
-		Logger:   log,
-	})
-	if err != nil {
-		return nil, err
+func (c *daemonConfig) daemon() daemon.Config {
+	return daemon.Config{
+		QueueURL: c.queueURL, DLQURL: c.dlqURL, Workers: c.workers, MaxHeld: c.maxHeld, MaxBatch: c.maxBatch,
+		WriteRPS: c.writeRPS, ReadRPS: c.readRPS, WriteBudget: c.writeBudget, DrainTimeout: c.drainTimeout,
+		MetricsAddr: c.metricsAddr, ExitWhenIdle: c.exitWhenIdle,
 	}
-	consumer, err := queue.NewConsumer(sqs.NewFromConfig(awsCfg), queue.Config{
-		QueueURL:     c.queueURL,
-		DLQURL:       c.dlqURL,
-		Workers:      c.workers,
-		MaxHeld:      c.maxHeld,
-		MaxBatch:     c.maxBatch,
-		DrainTimeout: c.drainTimeout,
-		ExitWhenIdle: c.exitWhenIdle,
-		Gate:         circuit,
-		Observer:     m,
-		Logger:       log,
-	}, u)
-	if err != nil {
-		return nil, err
-	}
-	d := &daemon{cfg: c, log: log, consumer: consumer, circuit: circuit, registry: reg}
-	if c.metricsAddr != "" {
-		ln, err := net.Listen("tcp", c.metricsAddr)
-		if err != nil {
-			return nil, fmt.Errorf("-metrics-addr %s: %w", c.metricsAddr, err)
-		}
-		d.listener = ln
-		d.server = &http.Server{
-			Handler:           d.routes(),
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      30 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-		}
-	}
-	return d, nil
-}
-
-func (d *daemon) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{Registry: d.registry, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelError)}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case d.consumer.Draining():
-			http.Error(w, "draining", http.StatusServiceUnavailable)
-		case d.circuit.State() != retry.Closed:
-			http.Error(w, "circuit "+d.circuit.State().String()+": "+d.circuit.Reason(), http.StatusServiceUnavailable)
-		default:
-			fmt.Fprintln(w, "ready")
-		}
-	})
-	return mux
-}
-
-// run works until ctx ends (SIGTERM) or the queue stays idle, then shuts
-// down in this order: stop receiving, hand back unstarted messages, let
-// running jobs finish within the drain timeout, flush deletes and
-// visibility changes (all inside Consumer.Run), and last stop the HTTP
-// server, so that /readyz says "draining" for as long as the drain lasts.
-func (d *daemon) run(ctx context.Context) error {
-	served := make(chan error, 1)
-	if d.server != nil {
-		d.log.Info("serving health and metrics", "addr", d.listener.Addr().String())
-		go func() { served <- d.server.Serve(d.listener) }()
-	}
-	d.log.Info("worker started", "queue", d.cfg.queueURL, "workers", d.cfg.workers,
-		"write_rps", d.cfg.writeRPS, "read_rps", d.cfg.readRPS, "write_budget", d.cfg.writeBudget)
-	err := d.consumer.Run(ctx)
-	if d.server != nil {
-		shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if e := d.server.Shutdown(shutCtx); e != nil {
-			d.log.Warn("health server shutdown", "error", e)
-		}
-		if e := <-served; e != nil && !errors.Is(e, http.ErrServerClosed) {
-			d.log.Error("health server failed", "error", e)
-		}
-	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("consumer: %w", err)
-	}
-	d.log.Info("worker stopped")
-	return nil
 }

@@ -1,0 +1,180 @@
+// Package daemon wires pcsync's worker together: the SQS consumer, the
+// updater with its shared limiters, daily budget and circuit, the metrics,
+// and the HTTP server for /metrics, /healthz and /readyz. "worker run" and
+// the demo both run it.
+//
+// It does not parse flags or read the environment (cmd/worker does).
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pcsync/pcsync/metrics"
+	"github.com/pcsync/pcsync/partnercentral"
+	"github.com/pcsync/pcsync/partnercentral/schema"
+	"github.com/pcsync/pcsync/queue"
+	"github.com/pcsync/pcsync/retry"
+	"github.com/pcsync/pcsync/updater"
+)
+
+// Config is what a worker is told. Zero values take the defaults of the
+// packages underneath; QueueURL, WriteRPS and ReadRPS are required.
+type Config struct {
+	QueueURL     string
+	DLQURL       string // "": the queue's RedrivePolicy target
+	Workers      int
+	MaxHeld      int
+	MaxBatch     int
+	WriteRPS     float64 // ceiling of UpdateEngagementContext calls per second
+	ReadRPS      float64 // ceiling of GetEngagement calls per second
+	WriteBudget  int     // writes per rolling 24 h; 0: none
+	DrainTimeout time.Duration
+	MetricsAddr  string // "": no HTTP server
+	ExitWhenIdle time.Duration
+}
+
+// Daemon is the wired worker: the consumer, the updater with its limiters,
+// budget and circuit, the metrics, and the health and metrics server.
+type Daemon struct {
+	cfg      Config
+	log      *slog.Logger
+	consumer *queue.Consumer
+	circuit  *retry.Circuit
+	server   *http.Server
+	listener net.Listener
+	registry *prometheus.Registry
+}
+
+// New wires a worker. awsCfg is the SDK configuration (region, credentials,
+// endpoints); the listener for MetricsAddr is opened here, so a bad address
+// fails at once.
+func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+
+	circuit := retry.NewCircuit(retry.CircuitConfig{Logger: log, OnChange: func(s retry.CircuitState) { m.SetCircuit(s.String()) }})
+	writes := retry.NewLimiter(retry.LimiterConfig{Ceiling: c.WriteRPS, OnChange: func(r float64) { m.SetRate("write", r) }})
+	reads := retry.NewLimiter(retry.LimiterConfig{Ceiling: c.ReadRPS, OnChange: func(r float64) { m.SetRate("read", r) }})
+	m.SetCeiling("write", c.WriteRPS)
+	m.SetCeiling("read", c.ReadRPS)
+	budget := retry.NewBudget(c.WriteBudget, 24*time.Hour, nil)
+	m.ObserveBudget(c.WriteBudget, budget.Remaining)
+
+	u, err := updater.New(partnercentral.NewFromConfig(awsCfg), updater.NewDecoder(schema.New()), updater.Config{
+		Policy:   retry.DefaultPolicy(),
+		Writes:   writes,
+		Reads:    reads,
+		Budget:   budget,
+		Circuit:  circuit,
+		Observer: m,
+		Logger:   log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	consumer, err := queue.NewConsumer(sqs.NewFromConfig(awsCfg), queue.Config{
+		QueueURL:     c.QueueURL,
+		DLQURL:       c.DLQURL,
+		Workers:      c.Workers,
+		MaxHeld:      c.MaxHeld,
+		MaxBatch:     c.MaxBatch,
+		DrainTimeout: c.DrainTimeout,
+		ExitWhenIdle: c.ExitWhenIdle,
+		Gate:         circuit,
+		Observer:     m,
+		Logger:       log,
+	}, u)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: c, log: log, consumer: consumer, circuit: circuit, registry: reg}
+	if c.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", c.MetricsAddr)
+		if err != nil {
+			return nil, fmt.Errorf("-metrics-addr %s: %w", c.MetricsAddr, err)
+		}
+		d.listener = ln
+		d.server = &http.Server{
+			Handler:           d.routes(),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+		}
+	}
+	return d, nil
+}
+
+func (d *Daemon) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{Registry: d.registry, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelError)}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case d.consumer.Draining():
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+		case d.circuit.State() != retry.Closed:
+			http.Error(w, "circuit "+d.circuit.State().String()+": "+d.circuit.Reason(), http.StatusServiceUnavailable)
+		default:
+			fmt.Fprintln(w, "ready")
+		}
+	})
+	return mux
+}
+
+// Run works until ctx ends (SIGTERM) or the queue stays idle, then shuts
+// down in this order: stop receiving, hand back unstarted messages, let
+// running jobs finish within the drain timeout, flush deletes and
+// visibility changes (all inside Consumer.Run), and last stop the HTTP
+// server, so that /readyz says "draining" for as long as the drain lasts.
+func (d *Daemon) Run(ctx context.Context) error {
+	served := make(chan error, 1)
+	if d.server != nil {
+		d.log.Info("serving health and metrics", "addr", d.listener.Addr().String())
+		go func() { served <- d.server.Serve(d.listener) }()
+	}
+	d.log.Info("worker started", "queue", d.cfg.QueueURL, "workers", d.cfg.Workers,
+		"write_rps", d.cfg.WriteRPS, "read_rps", d.cfg.ReadRPS, "write_budget", d.cfg.WriteBudget)
+	err := d.consumer.Run(ctx)
+	if d.server != nil {
+		shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if e := d.server.Shutdown(shutCtx); e != nil {
+			d.log.Warn("health server shutdown", "error", e)
+		}
+		if e := <-served; e != nil && !errors.Is(e, http.ErrServerClosed) {
+			d.log.Error("health server failed", "error", e)
+		}
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("consumer: %w", err)
+	}
+	d.log.Info("worker stopped")
+	return nil
+}
+
+// Registry is the worker's metrics registry.
+func (d *Daemon) Registry() *prometheus.Registry { return d.registry }
+
+// Addr is the address the health and metrics server listens on, or "".
+func (d *Daemon) Addr() string {
+	if d.listener == nil {
+		return ""
+	}
+	return d.listener.Addr().String()
+}
