@@ -43,6 +43,11 @@ type Config struct {
 	DrainTimeout time.Duration
 	MetricsAddr  string // "": no HTTP server
 	ExitWhenIdle time.Duration
+	// SQSEndpoint and PartnerCentralEndpoint, when set, override the
+	// endpoints awsCfg resolves (the demo's in-process stack); in
+	// production the SDK's own settings decide.
+	SQSEndpoint            string
+	PartnerCentralEndpoint string
 }
 
 // Daemon is the wired worker: the consumer, the updater with its limiters,
@@ -73,7 +78,12 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 	budget := retry.NewBudget(c.WriteBudget, 24*time.Hour, nil)
 	m.ObserveBudget(c.WriteBudget, budget.Remaining)
 
-	u, err := updater.New(partnercentral.NewFromConfig(awsCfg), updater.NewDecoder(schema.New()), updater.Config{
+	pc := partnercentral.NewFromConfig(awsCfg, func(o *partnercentral.Options) {
+		if c.PartnerCentralEndpoint != "" {
+			o.BaseEndpoint = aws.String(c.PartnerCentralEndpoint)
+		}
+	})
+	u, err := updater.New(pc, updater.NewDecoder(schema.New()), updater.Config{
 		Policy:   retry.DefaultPolicy(),
 		Writes:   writes,
 		Reads:    reads,
@@ -85,7 +95,12 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	consumer, err := queue.NewConsumer(sqs.NewFromConfig(awsCfg), queue.Config{
+	sqsClient := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {
+		if c.SQSEndpoint != "" {
+			o.BaseEndpoint = aws.String(c.SQSEndpoint)
+		}
+	})
+	consumer, err := queue.NewConsumer(sqsClient, queue.Config{
 		QueueURL:     c.QueueURL,
 		DLQURL:       c.DLQURL,
 		Workers:      c.Workers,
