@@ -100,6 +100,17 @@ func deadLetterTarget(policy string) (string, error) {
 // queueURLFromARN looks a queue's URL up by the name and account in its ARN
 // (arn:partition:sqs:region:account:name).
 func (c *Consumer) queueURLFromARN(ctx context.Context, arn string) (string, error) {
+	start := time.Now()
+	url, err := lookupQueueURL(ctx, c.client, arn)
+	c.obs.SQSCall(OpGetQueueURL, errorCode(err), time.Since(start))
+	return url, err
+}
+
+type queueURLGetter interface {
+	GetQueueUrl(ctx context.Context, in *sqs.GetQueueUrlInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
+}
+
+func lookupQueueURL(ctx context.Context, client queueURLGetter, arn string) (string, error) {
 	parts := strings.Split(arn, ":")
 	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sqs" || parts[5] == "" {
 		return "", fmt.Errorf("%w: %q is not an SQS queue ARN", ErrInvalidConfig, arn)
@@ -108,9 +119,7 @@ func (c *Consumer) queueURLFromARN(ctx context.Context, arn string) (string, err
 	if parts[4] != "" {
 		in.QueueOwnerAWSAccountId = &parts[4]
 	}
-	start := time.Now()
-	out, err := c.client.GetQueueUrl(ctx, in)
-	c.obs.SQSCall(OpGetQueueURL, errorCode(err), time.Since(start))
+	out, err := client.GetQueueUrl(ctx, in)
 	if err != nil {
 		return "", err
 	}

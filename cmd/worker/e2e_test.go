@@ -700,3 +700,79 @@ func httpGet(t *testing.T, url string) (string, int) {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b), resp.StatusCode
 }
+
+func TestE2EDeadLetterListAndRedrive(t *testing.T) {
+	e := newE2E(t, pcsim.Options{WriteRPS: 100, WriteBurst: 100, ReadRPS: 100, ReadBurst: 100})
+	ids := e.addEngagements("j", 5, 1)
+	var bodies []string
+	for _, id := range ids {
+		bodies = append(bodies, e.body(job{eng: id, ctx: "1", title: "v1"}))
+	}
+	missing := []string{"eng-jmissing000001", "eng-jmissing000002", "eng-jmissing000003"}
+	for _, id := range missing {
+		bodies = append(bodies, e.body(job{eng: id, ctx: "1", title: "late"}))
+	}
+	bodies = append(bodies, `{"Catalog":"Sandbox"}`, "not json")
+	e.enqueue(bodies...)
+	if err, logs := e.runWorker(context.Background(), "-write-rps", "100", "-read-rps", "100"); err != nil {
+		t.Fatalf("worker: %v\n%s", err, logs)
+	}
+
+	cmd := func(args ...string) (int, string, string) {
+		var out, errOut syncBuffer
+		err := run(context.Background(), args, func(k string) string { return e.env[k] }, strings.NewReader(""), &out, &errOut)
+		return exitCode(err, &errOut), out.String(), errOut.String()
+	}
+	// The list shows every dead letter with its class and reason, and
+	// consumes nothing: a second listing sees the same.
+	for range 2 {
+		code, out, errOut := cmd("dlq", "-format", "json")
+		if code != 0 {
+			t.Fatalf("dlq: exit %d: %s", code, errOut)
+		}
+		classes := map[string]int{}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var r dlqJSON
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("dlq json line %q: %v", line, err)
+			}
+			if r.Reason == "" {
+				t.Errorf("dead letter %s has no reason", r.MessageID)
+			}
+			classes[r.Class]++
+		}
+		if classes["not_found"] != 3 || classes["invalid_job"] != 2 {
+			t.Errorf("dlq classes: got %v, want 3 not_found and 2 invalid_job", classes)
+		}
+		if !strings.Contains(errOut, "5 messages in") {
+			t.Errorf("dlq summary: got %q", errOut)
+		}
+	}
+	if code, out, _ := cmd("dlq"); code != 0 || !strings.Contains(out, "not_found") || !strings.Contains(out, "eng-jmissing000001") {
+		t.Errorf("dlq table: exit %d, got\n%s", code, out)
+	}
+
+	// The engagements now exist: move only the not_found jobs back.
+	for _, id := range missing {
+		if err := e.stack.Sim.AddEngagement(pcsim.NewEngagement{Id: id, Catalog: "Sandbox", Contexts: []pcsim.NewContext{{Id: "1", Type: types.EngagementContextTypeCustomerProject}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, errOut := cmd("redrive", "-class", "not_found", "-dry-run"); code != 0 || !strings.Contains(errOut, "5 dead letters scanned, 3 matched, 3 would move, 0 failed") {
+		t.Errorf("dry run: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := cmd("redrive", "-class", "not_found", "-rate", "50"); code != 0 || !strings.Contains(errOut, "3 matched, 3 moved, 0 failed") {
+		t.Errorf("redrive: exit %d, %q", code, errOut)
+	}
+	if code, out, _ := cmd("dlq", "-format", "json"); code != 0 || strings.Count(out, "\n") != 2 || strings.Contains(out, "not_found") {
+		t.Errorf("after the redrive the DLQ should hold the 2 invalid jobs only; got\n%s", out)
+	}
+	if err, logs := e.runWorker(context.Background(), "-write-rps", "100", "-read-rps", "100"); err != nil {
+		t.Fatalf("second worker: %v\n%s", err, logs)
+	}
+	for _, id := range missing {
+		if got, _ := e.title(id, "1"); got != "late" {
+			t.Errorf("%s: got %q, want the redriven job applied", id, got)
+		}
+	}
+}

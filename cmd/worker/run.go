@@ -21,6 +21,8 @@ Usage:
   worker run [flags]          run the sync daemon
   worker enqueue -queue-url URL FILE...   validate job files and send them to the queue
   worker validate FILE...     check JSON Lines job files against the API model
+  worker dlq                  list the dead-letter queue with reasons, without consuming it
+  worker redrive -queue-url URL [-class C] [-reason RE] [-dry-run]   move dead letters back to the queue
 
 Run "worker COMMAND -h" for a command's flags.
 `
@@ -38,6 +40,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runDaemon(ctx, rest, getenv, stdout, stderr)
 	case "enqueue":
 		return runEnqueue(ctx, rest, getenv, stdin, stdout, stderr)
+	case "dlq":
+		return runDLQ(ctx, rest, getenv, stdout, stderr)
+	case "redrive":
+		return runRedrive(ctx, rest, getenv, stdout, stderr)
 	case "validate":
 		return runValidate(ctx, rest, stdin, stdout, stderr)
 	case "-h", "-help", "--help", "help":
