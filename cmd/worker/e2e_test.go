@@ -776,3 +776,36 @@ func TestE2EDeadLetterListAndRedrive(t *testing.T) {
 		}
 	}
 }
+
+func TestE2EEnqueueCSVResumes(t *testing.T) {
+	e := newE2E(t, pcsim.Options{})
+	var rows []string
+	rows = append(rows, "catalog,engagement_id,context_id,type,industry,company_name,website_url,country_code,project_title,business_problem,target_completion_date")
+	for i := range 25 {
+		rows = append(rows, fmt.Sprintf("Sandbox,eng-k%013d,1,CustomerProject,Retail,Shop %d,https://shop%d.example,FR,Storefront,Needs a storefront that scales for sales,2027-01-31", i, i, i))
+	}
+	file := filepath.Join(t.TempDir(), "nightly.csv")
+	writeFileT(t, file, strings.Join(rows, "\n")+"\n")
+	cp := filepath.Join(t.TempDir(), "nightly.checkpoint")
+	cmd := func(args ...string) (int, string) {
+		var out, errOut syncBuffer
+		err := run(context.Background(), args, func(k string) string { return e.env[k] }, strings.NewReader(""), &out, &errOut)
+		return exitCode(err, &errOut), errOut.String()
+	}
+	if code, errOut := cmd("enqueue", "-checkpoint", cp, file); code != 0 || !strings.Contains(errOut, "25 jobs, 25 sent, 0 invalid, 0 failed") {
+		t.Fatalf("first run: exit %d, %q", code, errOut)
+	}
+	if b, _ := os.ReadFile(cp); strings.TrimSpace(string(b)) != "25" {
+		t.Errorf("checkpoint: got %q, want 25", b)
+	}
+	// Run again: everything is behind the checkpoint.
+	if code, errOut := cmd("enqueue", "-checkpoint", cp, file); code != 0 || !strings.Contains(errOut, "0 jobs, 0 sent, 0 invalid, 0 failed (25 skipped)") {
+		t.Errorf("resumed run: exit %d, %q", code, errOut)
+	}
+	if code, errOut := cmd("enqueue", "-skip", "20", file); code != 0 || !strings.Contains(errOut, "5 jobs, 5 sent, 0 invalid, 0 failed (20 skipped)") {
+		t.Errorf("-skip 20: exit %d, %q", code, errOut)
+	}
+	if n := len(e.drain(e.stack.QueueURL)); n != 30 {
+		t.Errorf("queue: got %d messages, want 30", n)
+	}
+}

@@ -17,22 +17,31 @@ func runValidate(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: worker validate FILE...
+		fmt.Fprint(fs.Output(), `Usage: worker validate [-format auto|jsonl|csv] FILE...
 
 Checks job files against the Partner Central Selling API model without
 sending anything. A file holds JSON Lines: one job (an UpdateEngagementContext
 request, EngagementLastModifiedAt optional, SourceUpdatedAt optional) per
-line; "-" reads standard input.
+line; "-" reads standard input. A .csv file (or -format csv) holds one job
+per row under a header naming the columns (see the README).
 
 Prints one line per violation, "FILE:LINE: field: rule", on standard output
 and "N jobs, N valid, N invalid" on standard error. An empty line, a line
 that is not JSON and a line over 1 MiB are invalid jobs.
 
 Exit status: 0 all jobs valid, 1 some job invalid, 2 usage or I/O error.
+
+Flags:
 `)
+		printFlags(fs.Output(), fs)
 	}
+	format := fs.String("format", "auto", "auto (by file name: .csv is CSV), jsonl or csv")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *format != "auto" && *format != "jsonl" && *format != "csv" {
+		fmt.Fprintf(stderr, "worker validate: -format must be auto, jsonl or csv, got %q\n", *format)
+		return exitError{exitUsage}
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "worker validate: name at least one FILE (- for standard input)")
@@ -51,9 +60,12 @@ Exit status: 0 all jobs valid, 1 some job invalid, 2 usage or I/O error.
 			ioFailed = true
 			continue
 		}
-		err = eachLine(r, updater.MaxBodyBytes, func(n int, line []byte, size int) {
+		err = readJobs(r, name, *format, func(n int, line []byte, size int, rowErr error) {
 			total++
 			violations := checkLine(dec, line, size)
+			if rowErr != nil {
+				violations = []schema.Violation{{Rule: rowErr.Error()}}
+			}
 			if len(violations) > 0 {
 				invalid++
 			}
