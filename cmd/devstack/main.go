@@ -3,6 +3,7 @@
 // simulator, on loopback, with no AWS account.
 //
 //	go run ./cmd/devstack up
+//	go run ./cmd/devstack demo   # a sample batch through the real worker
 package main
 
 import (
@@ -39,9 +40,10 @@ var errUsage = errors.New("usage")
 const usage = `devstack: pcsync's local stack (SQS emulator + Partner Central simulator).
 
 Usage:
-  devstack up [flags]   run the stack until SIGTERM or SIGINT
+  devstack up [flags]     run the stack until SIGTERM or SIGINT
+  devstack demo [flags]   run a sample nightly batch through the real worker, with progress and a summary
 
-Run "devstack up -h" for the flags.
+Run "devstack COMMAND -h" for a command's flags.
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -52,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "up":
 		return up(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return demo(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
