@@ -42,8 +42,8 @@ type CircuitConfig struct {
 	// MinCooldown is the first wait before a probe; each failed probe
 	// doubles it up to MaxCooldown.
 	MinCooldown, MaxCooldown time.Duration
-	// OnChange, if set, is called (outside the lock) on every state change,
-	// for metrics.
+	// OnChange, if set, is called on every state change, for metrics. It
+	// runs under the circuit's lock: it must be quick and not call back.
 	OnChange func(CircuitState)
 	Logger   *slog.Logger
 }
@@ -61,6 +61,7 @@ type Circuit struct {
 	cooldown  time.Duration
 	openUntil time.Time
 	reason    string
+	closes    uint64        // how many times the circuit closed again
 	changed   chan struct{} // closed and replaced at every state change
 }
 
@@ -124,7 +125,6 @@ func (c *Circuit) Acquire(ctx context.Context) (probe bool, err error) {
 			if wait <= 0 {
 				c.setLocked(HalfOpen)
 				c.mu.Unlock()
-				c.notify(HalfOpen)
 				return true, nil
 			}
 		case HalfOpen:
@@ -151,25 +151,22 @@ func (c *Circuit) Acquire(ctx context.Context) (probe bool, err error) {
 // Record reports how a call ended. probe is what Acquire returned for it.
 func (c *Circuit) Record(probe bool, class Class, reason string) {
 	c.mu.Lock()
-	var changedTo CircuitState = -1
+	defer c.mu.Unlock()
 	switch {
 	case class == Systemic || (class == Transient && probe):
 		if c.state != Open {
 			c.openLocked(probe, reason)
-			changedTo = Open
 		}
 	case class == Transient:
 		c.failures++
 		if c.failures >= c.cfg.FailureThreshold && c.state == Closed {
 			c.openLocked(false, reason)
-			changedTo = Open
 		}
 	case class == Canceled:
 		if probe && c.state == HalfOpen {
 			// The probe never got an answer; let another caller probe.
 			c.openUntil = time.Now()
 			c.setLocked(Open)
-			changedTo = Open
 		}
 	default:
 		// Any answer that shows the service works (success, conflict,
@@ -177,14 +174,10 @@ func (c *Circuit) Record(probe bool, class Class, reason string) {
 		c.failures = 0
 		if c.state != Closed {
 			c.cooldown = 0
+			c.closes++
 			c.setLocked(Closed)
-			changedTo = Closed
 			c.cfg.Logger.Info("circuit closed: Partner Central answers again", "was_open_for", c.reason)
 		}
-	}
-	c.mu.Unlock()
-	if changedTo >= 0 {
-		c.notify(changedTo)
 	}
 }
 
@@ -202,16 +195,35 @@ func (c *Circuit) openLocked(probeFailed bool, reason string) {
 	c.cfg.Logger.Warn("circuit open: not taking new jobs", "reason", reason, "probe_in", c.cooldown)
 }
 
+// setLocked changes the state. OnChange runs under the lock, so that two
+// racing changes reach the metrics in the order they happened.
 func (c *Circuit) setLocked(s CircuitState) {
 	c.state = s
 	close(c.changed)
 	c.changed = make(chan struct{})
-}
-
-func (c *Circuit) notify(s CircuitState) {
 	if c.cfg.OnChange != nil {
 		c.cfg.OnChange(s)
 	}
+}
+
+// NextProbe is when the next probe may go out: a time in the past when the
+// circuit is closed (or already probing).
+func (c *Circuit) NextProbe() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == Open {
+		return c.openUntil
+	}
+	return time.Time{}
+}
+
+// Closes counts how many times the circuit closed after being open: a job
+// that met a systemic error before a close and meets it again after knows
+// the error is its own.
+func (c *Circuit) Closes() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closes
 }
 
 // Reason is the error that last opened the circuit.

@@ -151,7 +151,10 @@ func classifyStatus(status int, err error) Class {
 		// applied, which the conflict path will find out.
 		return Transient
 	case status >= 400:
-		return Permanent
+		// Not an error the API models: a proxy's 404 page, a wrong
+		// endpoint, a gateway's 413. Every job would meet it, so it is no
+		// job's fault; dead-lettering would empty the queue into the DLQ.
+		return Systemic
 	}
 	return Transient
 }

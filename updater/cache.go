@@ -36,6 +36,11 @@ func (m *boundedMap[V]) get(key string) (V, bool) {
 	return e.value, true
 }
 
+func (m *boundedMap[V]) has(key string) bool {
+	_, ok := m.get(key)
+	return ok
+}
+
 func (m *boundedMap[V]) put(key string, v V) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -105,6 +107,9 @@ type Updater struct {
 	// watermark is the SourceUpdatedAt of the last job applied to a
 	// context: an older job for it is stale.
 	watermark *boundedMap[time.Time]
+	// appliedIDs are the messages this worker applied (or found applied):
+	// a delivery of one of them again is acknowledged without a call.
+	appliedIDs *boundedMap[struct{}]
 }
 
 // New returns an updater calling api.
@@ -131,8 +136,12 @@ func New(api API, dec *Decoder, cfg Config) (*Updater, error) {
 		api: api, dec: dec, cfg: cfg, obs: cfg.Observer, log: cfg.Logger, circuit: cfg.Circuit,
 		modifiedAt: newBoundedMap[string](cfg.MaxRemembered),
 		watermark:  newBoundedMap[time.Time](cfg.MaxRemembered),
+		appliedIDs: newBoundedMap[struct{}](cfg.MaxRemembered),
 	}, nil
 }
+
+// maxClockSkew is how far in the future a SourceUpdatedAt may be.
+const maxClockSkew = 5 * time.Minute
 
 // decoded is what Key leaves on a message for Handle.
 type decoded struct {
@@ -189,9 +198,15 @@ func (u *Updater) Handle(ctx context.Context, batch []*queue.Message) []queue.Ou
 			job, err := u.dec.Decode([]byte(m.Body))
 			d = decoded{job: job, err: err}
 		}
+		if d.err == nil && d.job.SourceUpdatedAt.After(start.Add(maxClockSkew)) {
+			// A timestamp from the future would make every later, correct
+			// version of the context look stale for the life of the process
+			// (a CRM exporting local time with a Z, say).
+			d.err = fmt.Errorf("invalid job: SourceUpdatedAt: %s is in the future (now %s)",
+				d.job.SourceUpdatedAt.UTC().Format(time.RFC3339), start.UTC().Format(time.RFC3339))
+		}
 		if d.err != nil {
 			out[i] = queue.DeadLetter(ClassInvalidJob, d.err.Error())
-			u.messageLog(m, nil).Warn("job dead-lettered", "class", ClassInvalidJob, "reason", d.err.Error())
 			u.jobDone(m, OutcomeDeadLettered, start)
 			continue
 		}
@@ -225,39 +240,52 @@ func (u *Updater) handleContext(ctx context.Context, ck string, jobs []pending, 
 		out[p.i] = o
 		u.jobDone(p.m, outcome, start)
 	}
-	for n, p := range jobs {
-		log := u.messageLog(p.m, p.job)
-		if wm, ok := u.watermark.get(ck); ok && !p.job.SourceUpdatedAt.IsZero() && p.job.SourceUpdatedAt.Before(wm) {
-			// A standard queue reorders: this job was overtaken by a newer
-			// one already applied. Writing it would undo that.
-			for _, q := range jobs[n:] {
-				done(q, queue.Ack(), OutcomeStale)
-			}
-			log.Info("stale job skipped: a newer one was already applied", "source_updated_at", p.job.SourceUpdatedAt, "applied", wm)
-			return
+	// First settle what needs no call: a message this worker already
+	// applied (SQS delivers at least once), and versions no newer than the
+	// one last applied to the context (a standard queue reorders).
+	wm, haveWM := u.watermark.get(ck)
+	live := jobs[:0:0]
+	for _, p := range jobs {
+		src := p.job.SourceUpdatedAt
+		switch {
+		case u.appliedIDs.has(p.m.ID):
+			done(p, queue.Ack(), OutcomeAlreadyApplied)
+		case haveWM && !src.IsZero() && src.Before(wm):
+			done(p, queue.Ack(), OutcomeStale)
+			u.messageLog(p.m, p.job).Info("stale job skipped: a newer one was already applied", "source_updated_at", src, "applied", wm)
+		case haveWM && !src.IsZero() && src.Equal(wm):
+			// The version already applied, sent again.
+			done(p, queue.Ack(), OutcomeAlreadyApplied)
+		default:
+			live = append(live, p)
 		}
+	}
+	for n, p := range live {
+		log := u.messageLog(p.m, p.job)
 		r := u.apply(ctx, p.m, p.job, log)
 		switch r.outcome {
 		case OutcomeApplied, OutcomeAlreadyApplied:
-			if !p.job.SourceUpdatedAt.IsZero() {
+			if src := p.job.SourceUpdatedAt; !src.IsZero() {
 				u.watermark.update(ck, func(old time.Time, found bool) time.Time {
-					if found && old.After(p.job.SourceUpdatedAt) {
+					if found && old.After(src) {
 						return old
 					}
-					return p.job.SourceUpdatedAt
+					return src
 				})
 			}
+			u.appliedIDs.put(p.m.ID, struct{}{})
 			done(p, queue.Ack(), r.outcome)
-			for _, q := range jobs[n+1:] {
+			for _, q := range live[n+1:] {
+				u.appliedIDs.put(q.m.ID, struct{}{})
 				done(q, queue.Ack(), OutcomeCoalesced)
 			}
 			return
 		case OutcomeDeadLettered:
 			// This version can never be applied; an older one still may.
+			// The queue logs the dead letter with its reason.
 			done(p, queue.DeadLetter(r.class, r.reason), OutcomeDeadLettered)
-			log.Warn("job dead-lettered", "class", r.class, "reason", r.reason)
 		case OutcomeRetried:
-			for _, q := range jobs[n:] {
+			for _, q := range live[n:] {
 				done(q, queue.RetryAfter(r.delay), OutcomeRetried)
 			}
 			log.Info("job sent back to the queue", "reason", r.reason, "retry_in", r.delay)
@@ -265,7 +293,7 @@ func (u *Updater) handleContext(ctx context.Context, ck string, jobs []pending, 
 		default:
 			// Abandoned: the worker is stopping. The outcomes stay unset,
 			// so the queue lets these messages reappear for another worker.
-			for _, q := range jobs[n:] {
+			for _, q := range live[n:] {
 				u.jobDone(q.m, OutcomeAbandoned, start)
 			}
 			return
@@ -312,7 +340,10 @@ func (u *Updater) apply(ctx context.Context, m *queue.Message, job *Job, log *sl
 	if known, ok := u.modifiedAt.get(eng); ok && (ts == nil || newer(known, *ts)) {
 		ts = aws.String(known)
 	}
-	needRead := ts == nil
+	// A message delivered before may have been applied by that delivery
+	// (by this worker before a restart, or by another): read first, so
+	// that it is found applied instead of written again.
+	needRead := ts == nil || m.ReceiveCount > 1
 	for {
 		if needRead {
 			ge, err := u.getEngagement(ctx, &in)
@@ -376,9 +407,13 @@ func newer(a, b string) bool {
 
 // ambiguous says whether a failed write may have been applied anyway.
 func ambiguous(err error) bool {
-	var send *smithyhttp.RequestSendError
-	var internal *types.InternalServerException
-	return errors.As(err, &send) || errors.As(err, &internal)
+	var (
+		send     *smithyhttp.RequestSendError
+		internal *types.InternalServerException
+		timeout  *aws.RequestCanceledError
+		unread   *smithy.DeserializationError
+	)
+	return errors.As(err, &send) || errors.As(err, &internal) || errors.As(err, &timeout) || errors.As(err, &unread)
 }
 
 // attempt is the retry state of one job.
@@ -390,6 +425,10 @@ type attempt struct {
 	deadline  time.Time
 	backoff   interface{ NextBackOff() time.Duration }
 	conflicts int
+	// systemic: the job met a systemic error while the circuit had
+	// closed systemicCloses times.
+	systemic       bool
+	systemicCloses uint64
 }
 
 // failed decides what a failed call means for the job: stop with a result,
@@ -404,7 +443,22 @@ func (a *attempt) failed(err error, op string) (result, bool) {
 	case retry.Systemic:
 		// The circuit is open now; the next call waits in Circuit.Acquire
 		// until a probe gets through. The job is held meanwhile, never
-		// dead-lettered: it is not at fault.
+		// dead-lettered: it is not at fault. Unless the circuit closed
+		// since this job last met the error: other jobs go through, so
+		// the refusal is this job's own (a catalog or an engagement the
+		// role may not touch), and holding it would stall everyone.
+		closes := a.u.circuit.Closes()
+		if a.systemic && closes > a.systemicCloses {
+			return result{outcome: OutcomeDeadLettered, class: deadLetterClass(err), reason: retry.Reason(err)}, true
+		}
+		a.systemic, a.systemicCloses = true, closes
+		// Step aside until just past the next probe, so that another
+		// held job, not this one again, tells whether the service is
+		// back; if this job is the only one refused, that is how it
+		// finds out.
+		if d := time.Until(a.u.circuit.NextProbe()); d > 0 && !a.wait(d+time.Duration(rand.Int64N(int64(50*time.Millisecond)))) {
+			return result{outcome: OutcomeAbandoned}, true
+		}
 		return result{}, false
 	case retry.Throttle:
 		// The limiter has already slowed down; the next call waits its
@@ -514,6 +568,7 @@ const (
 	ClassRejected   = "api_validation" // the service's ValidationException
 	ClassNotFound   = "not_found"      // the engagement or context does not exist
 	ClassAPIError   = "api_error"      // another error the service says is the request's
+	ClassDenied     = "access_denied"  // refused for this job alone while others go through
 )
 
 func deadLetterClass(err error) string {
@@ -524,6 +579,10 @@ func deadLetterClass(err error) string {
 		return ClassRejected
 	case errors.As(err, &notFound):
 		return ClassNotFound
+	}
+	var denied *types.AccessDeniedException
+	if errors.As(err, &denied) {
+		return ClassDenied
 	}
 	return ClassAPIError
 }

@@ -34,6 +34,8 @@ type fakeAPI struct {
 	script   []error // errors returned by the next UpdateEngagementContext calls
 	// applyThenFail applies the next write, then fails it (a lost response).
 	applyThenFail bool
+	// denied contexts answer AccessDeniedException to every write.
+	denied map[string]bool
 }
 
 func newFakeAPI() *fakeAPI { return &fakeAPI{modified: 1, contexts: map[string]json.RawMessage{}} }
@@ -49,6 +51,9 @@ func (f *fakeAPI) UpdateEngagementContext(_ context.Context, in *partnercentral.
 		if err != nil {
 			return nil, err
 		}
+	}
+	if f.denied[aws.ToString(in.ContextIdentifier)] {
+		return nil, apiError(403, &types.AccessDeniedException{Message: aws.String("not allowed")})
 	}
 	if aws.ToString(in.EngagementLastModifiedAt) != f.ts() {
 		return nil, apiError(409, &types.ConflictException{Message: aws.String("stale")})
@@ -246,7 +251,6 @@ func TestErrorFates(t *testing.T) {
 	}{
 		{"validation", apiError(400, &types.ValidationException{Message: aws.String("bad"), ErrorList: []types.ValidationExceptionError{{FieldName: aws.String("Type"), Message: aws.String("mismatch")}}}), queue.OutcomeDeadLetter, ClassRejected},
 		{"not found", apiError(404, &types.ResourceNotFoundException{Message: aws.String("gone")}), queue.OutcomeDeadLetter, ClassNotFound},
-		{"unknown 400", apiError(400, &smithy.GenericAPIError{Code: "SerializationException"}), queue.OutcomeDeadLetter, ClassAPIError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -328,5 +332,82 @@ func TestBoundedMapForgetsOldest(t *testing.T) {
 	}
 	if v, _ := m.get("a"); v != 3 || m.len() != 2 {
 		t.Errorf("got a=%d, len %d; want a=3, len 2", v, m.len())
+	}
+}
+
+func TestAccessDeniedForOneJobDoesNotStallOthers(t *testing.T) {
+	api := newFakeAPI()
+	api.denied = map[string]bool{"9": true}
+	u, rec := newTestUpdater(t, api)
+	bad := jobMessage(t, u, "bad", "9", "x", time.Time{}, "")
+	good := jobMessage(t, u, "good", "1", "v1", time.Time{}, "")
+	results := make(chan []queue.Outcome, 2)
+	go func() { results <- u.Handle(context.Background(), []*queue.Message{bad}) }()
+	// The good job arrives while the circuit is open because of the bad one.
+	tick := time.NewTicker(time.Millisecond)
+	for u.circuit.State() != retry.Open {
+		<-tick.C
+	}
+	tick.Stop()
+	go func() { results <- u.Handle(context.Background(), []*queue.Message{good}) }()
+	var kinds []queue.OutcomeKind
+	for range 2 {
+		o := <-results
+		kinds = append(kinds, o[0].Kind())
+		if o[0].Kind() == queue.OutcomeDeadLetter && o[0].Class() != ClassDenied {
+			t.Errorf("dead letter class: got %q, want %q", o[0].Class(), ClassDenied)
+		}
+	}
+	if rec.outcomes[OutcomeApplied] != 1 || rec.outcomes[OutcomeDeadLettered] != 1 {
+		t.Errorf("outcomes: got %v (%v), want the good job applied and the denied one dead-lettered", rec.outcomes, kinds)
+	}
+}
+
+func TestRedeliveryIsNotWrittenAgain(t *testing.T) {
+	api := newFakeAPI()
+	u, rec := newTestUpdater(t, api)
+	m := jobMessage(t, u, "m", "1", "v1", time.Time{}, "")
+	u.Handle(context.Background(), []*queue.Message{m})
+	// The same message again (its delete was lost): acknowledged, no call.
+	again := *m
+	again.ReceiveCount = 2
+	u.Key(&again)
+	outs := u.Handle(context.Background(), []*queue.Message{&again})
+	if outs[0].Kind() != queue.OutcomeAck || len(api.writes) != 1 {
+		t.Errorf("same message again: got %v after %d writes, want ack with 1 write", outs[0], len(api.writes))
+	}
+	// A fresh worker (restart) gets it redelivered: it reads first and
+	// finds it applied.
+	u2, rec2 := newTestUpdater(t, api)
+	again2 := *m
+	again2.ReceiveCount = 2
+	u2.Key(&again2)
+	outs = u2.Handle(context.Background(), []*queue.Message{&again2})
+	if outs[0].Kind() != queue.OutcomeAck || len(api.writes) != 1 || rec2.outcomes[OutcomeAlreadyApplied] != 1 {
+		t.Errorf("redelivered to a restarted worker: got %v after %d writes (%v), want already applied with 1 write", outs[0], len(api.writes), rec2.outcomes)
+	}
+	_ = rec
+}
+
+func TestFutureSourceTimestampIsRejected(t *testing.T) {
+	api := newFakeAPI()
+	u, _ := newTestUpdater(t, api)
+	outs := u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "m", "1", "v1", time.Now().Add(3*time.Hour), "")})
+	if outs[0].Kind() != queue.OutcomeDeadLetter || !strings.Contains(outs[0].Reason(), "in the future") || len(api.writes) != 0 {
+		t.Errorf("got %v (%s), want a dead letter saying SourceUpdatedAt is in the future", outs[0], outs[0].Reason())
+	}
+}
+
+func TestUndatedJobIsNotSweptAsStale(t *testing.T) {
+	api := newFakeAPI()
+	u, rec := newTestUpdater(t, api)
+	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "new", "1", "v2", base.Add(2*time.Minute), "")})
+	outs := u.Handle(context.Background(), []*queue.Message{
+		jobMessage(t, u, "hook", "1", "from a webhook", time.Time{}, ""),
+		jobMessage(t, u, "old", "1", "v1", base.Add(time.Minute), ""),
+	})
+	if got := strings.Join(api.writes, ","); got != "v2,from a webhook" || rec.outcomes[OutcomeStale] != 1 {
+		t.Errorf("writes %s, outcomes %v (%v, %v): want the undated job applied and only the dated old one stale", got, rec.outcomes, outs[0], outs[1])
 	}
 }
