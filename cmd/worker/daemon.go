@@ -122,12 +122,12 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), runUsage)
-		printFlags(fs.Output(), fs)
+		printFlags(fs.Output(), fs, nil)
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := applyEnv(fs, getenv); err != nil {
+	if err := applyEnv(fs, getenv, nil); err != nil {
 		fmt.Fprintln(stderr, "worker run:", err)
 		return exitError{exitUsage}
 	}

@@ -54,11 +54,11 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 	dlqURL := fs.String("dlq-url", "", "dead-letter queue (wins over -queue-url)")
 	format := fs.String("format", "table", "table or json (one object per line)")
 	max := fs.Int("max", 0, "list at most this many messages; 0: all")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), dlqUsage); printFlags(fs.Output(), fs) }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), dlqUsage); printFlags(fs.Output(), fs, queueEnv) }
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := applyEnv(fs, getenv); err != nil {
+	if err := applyEnv(fs, getenv, queueEnv); err != nil {
 		fmt.Fprintln(stderr, "worker dlq:", err)
 		return exitError{exitUsage}
 	}
@@ -191,11 +191,11 @@ func runRedrive(ctx context.Context, args []string, getenv func(string) string, 
 	rateFlag := fs.Float64("rate", 10, "jobs moved per second at most; 0: no limit")
 	max := fs.Int("max", 0, "look at most at this many dead letters; 0: all")
 	dryRun := fs.Bool("dry-run", false, "list what would be moved, move nothing")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), redriveUsage); printFlags(fs.Output(), fs) }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), redriveUsage); printFlags(fs.Output(), fs, queueEnv) }
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := applyEnv(fs, getenv); err != nil {
+	if err := applyEnv(fs, getenv, queueEnv); err != nil {
 		fmt.Fprintln(stderr, "worker redrive:", err)
 		return exitError{exitUsage}
 	}

@@ -55,12 +55,12 @@ func runEnqueue(ctx context.Context, args []string, getenv func(string) string, 
 	checkpoint := fs.String("checkpoint", "", "file recording how many jobs were handled; resumes from it")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), enqueueUsage)
-		printFlags(fs.Output(), fs)
+		printFlags(fs.Output(), fs, queueEnv)
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := applyEnv(fs, getenv); err != nil {
+	if err := applyEnv(fs, getenv, queueEnv); err != nil {
 		fmt.Fprintln(stderr, "worker enqueue:", err)
 		return exitError{exitUsage}
 	}

@@ -18,11 +18,11 @@ const (
 const usage = `worker: pcsync, the Partner Central bulk sync worker.
 
 Usage:
-  worker run [flags]          run the sync daemon
-  worker enqueue -queue-url URL FILE...   validate job files and send them to the queue
-  worker validate FILE...     check JSON Lines job files against the API model
-  worker dlq                  list the dead-letter queue with reasons, without consuming it
-  worker redrive -queue-url URL [-class C] [-reason RE] [-dry-run]   move dead letters back to the queue
+  worker run [flags]       run the sync daemon: apply the jobs of the queue
+  worker enqueue FILE...   validate job files (JSON Lines or CSV) and send them to the queue
+  worker validate FILE...  check job files against the API model; send nothing
+  worker dlq               list the dead-letter queue with reasons, without consuming it
+  worker redrive           move dead letters back to the queue, by class or reason
 
 Run "worker COMMAND -h" for a command's flags.
 `

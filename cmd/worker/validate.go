@@ -33,7 +33,7 @@ Exit status: 0 all jobs valid, 1 some job invalid, 2 usage or I/O error.
 
 Flags:
 `)
-		printFlags(fs.Output(), fs)
+		printFlags(fs.Output(), fs, envFlags{})
 	}
 	format := fs.String("format", "auto", "auto (by file name: .csv is CSV), jsonl or csv")
 	if err := parseFlags(fs, args); err != nil {
