@@ -94,3 +94,20 @@ func TestVisibilitySeconds(t *testing.T) {
 		}
 	}
 }
+
+func TestKeepDelayGrowsWithDeliveries(t *testing.T) {
+	tests := []struct {
+		receives int
+		want     time.Duration
+	}{
+		{1, 5 * time.Minute},
+		{2, 10 * time.Minute},
+		{4, 40 * time.Minute},
+		{20, maxVisibility - time.Minute},
+	}
+	for _, tt := range tests {
+		if got := keepDelay(5*time.Minute, tt.receives); got != tt.want {
+			t.Errorf("keepDelay(5m, %d): got %v, want %v", tt.receives, got, tt.want)
+		}
+	}
+}

@@ -179,20 +179,32 @@ func (c *Consumer) deadLetter(ctx context.Context, msgs []*Message, outs []Outco
 func (c *Consumer) keep(msgs []*Message, outs []Outcome, why string, err error) {
 	c.mu.Lock()
 	for _, m := range msgs {
-		c.setFinalLocked(m, c.cfg.KeepDelay, finalKeep)
+		c.setFinalLocked(m, keepDelay(c.cfg.KeepDelay, m.ReceiveCount), finalKeep)
 	}
 	c.mu.Unlock()
 	c.kickVisibility()
 	c.obs.KeptWithoutDLQ(len(msgs))
 	for i, m := range msgs {
 		args := []any{"why", why, "message_id", m.ID, "key", m.Key(), "class", outs[i].Class(),
-			"reason", outs[i].Reason(), "receive_count", m.ReceiveCount, "returns_in", c.cfg.KeepDelay}
+			"reason", outs[i].Reason(), "receive_count", m.ReceiveCount, "returns_in", keepDelay(c.cfg.KeepDelay, m.ReceiveCount)}
 		if err != nil {
 			c.log.Error("message could not be dead-lettered; kept on the queue", append(args, "err", err)...)
 			continue
 		}
 		c.log.Warn("message could not be dead-lettered; kept on the queue", args...)
 	}
+}
+
+// keepDelay is how long a message that could not be dead-lettered stays
+// away: KeepDelay, doubled for every earlier delivery, up to 12 hours. Each
+// return costs a call that fails again, so a job that can never apply must
+// come back ever more rarely instead of eating the quota every 5 minutes.
+func keepDelay(base time.Duration, receiveCount int) time.Duration {
+	d := base
+	for i := 1; i < receiveCount && d < maxVisibility; i++ {
+		d *= 2
+	}
+	return min(d, maxVisibility-time.Minute)
 }
 
 // deadLetterEntry builds the dead-letter copy of m: the body unchanged, the

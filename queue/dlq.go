@@ -61,18 +61,34 @@ type DLQMessage struct {
 	receiptHandle string
 }
 
-// dlqVisibility hides a message while a tool works on it. Long enough for a
-// slow redrive's batch, short enough that a crashed tool loses nothing for
-// long.
-const dlqVisibility = 5 * time.Minute
+// dlqVisibility hides a message while a tool works on it. Short, so that a
+// crashed tool loses nothing for long; the scan extends it for as long as
+// it runs.
+const dlqVisibility = 2 * time.Minute
+
+// scanQuietReceives is how many receives in a row that bring nothing new end
+// a scan: one empty receive can be SQS sampling too few servers.
+const scanQuietReceives = 3
 
 // scanDLQ receives every message of the queue once, up to max (0: no
-// limit), handing each batch to fn while it is hidden. A message seen again
-// (its visibility ran out during a long scan) is not handed twice. It stops
-// at the first receive that brings nothing new.
-func scanDLQ(ctx context.Context, client DLQClient, url string, max int, fn func([]DLQMessage) error) error {
+// limit), and hands each batch to fn, which returns the messages it
+// consumed (deleted). The others stay hidden, their visibility extended
+// while the scan lasts, so that none is seen twice or missed; scanDLQ hands
+// them all back (visibility 0) before it returns, whatever happened.
+func scanDLQ(ctx context.Context, client DLQClient, url string, max int, fn func([]DLQMessage) ([]DLQMessage, error)) error {
 	seen := map[string]bool{}
-	for max <= 0 || len(seen) < max {
+	hidden := map[string]DLQMessage{}
+	extendedAt := time.Now()
+	quiet := 0
+	var scanErr error
+	for scanErr == nil && quiet < scanQuietReceives && (max <= 0 || len(seen) < max) {
+		if time.Since(extendedAt) > dlqVisibility/3 {
+			if err := changeVisibility(ctx, client, url, values(hidden), dlqVisibility); err != nil {
+				scanErr = fmt.Errorf("keep listed messages hidden: %w", err)
+				break
+			}
+			extendedAt = time.Now()
+		}
 		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    &url,
 			MaxNumberOfMessages:         sqsBatchMax,
@@ -82,25 +98,50 @@ func scanDLQ(ctx context.Context, client DLQClient, url string, max int, fn func
 			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameMessageGroupId},
 		})
 		if err != nil {
-			return fmt.Errorf("receive from %s: %w", url, err)
+			scanErr = fmt.Errorf("receive from %s: %w", url, err)
+			break
 		}
 		var batch []DLQMessage
 		for _, m := range out.Messages {
-			id := deref(m.MessageId)
-			if seen[id] || (max > 0 && len(seen) >= max) {
+			d := newDeadLetter(m)
+			switch {
+			case seen[d.MessageID]:
+				// Back again (a visibility that ran out): keep the newest
+				// receipt handle, which is the one SQS honours.
+				if _, ok := hidden[d.MessageID]; ok {
+					hidden[d.MessageID] = d
+				}
+				continue
+			case max > 0 && len(seen) >= max:
+				hidden[d.MessageID] = d // over the limit: handed back untouched
 				continue
 			}
-			seen[id] = true
-			batch = append(batch, newDeadLetter(m))
+			seen[d.MessageID] = true
+			hidden[d.MessageID] = d
+			batch = append(batch, d)
 		}
 		if len(batch) == 0 {
-			return nil
+			quiet++
+			continue
 		}
-		if err := fn(batch); err != nil {
-			return err
+		quiet = 0
+		consumed, err := fn(batch)
+		for _, d := range consumed {
+			delete(hidden, d.MessageID)
 		}
+		scanErr = err
 	}
-	return nil
+	relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return errors.Join(scanErr, changeVisibility(relCtx, client, url, values(hidden), 0))
+}
+
+func values(m map[string]DLQMessage) []DLQMessage {
+	out := make([]DLQMessage, 0, len(m))
+	for _, d := range m {
+		out = append(out, d)
+	}
+	return out
 }
 
 func newDeadLetter(m types.Message) DLQMessage {
@@ -131,21 +172,21 @@ func newDeadLetter(m types.Message) DLQMessage {
 	return d
 }
 
-// release makes messages visible again at once.
-func release(ctx context.Context, client DLQClient, url string, msgs []DLQMessage) error {
+// changeVisibility sets the visibility of messages, in batches.
+func changeVisibility(ctx context.Context, client DLQClient, url string, msgs []DLQMessage, vis time.Duration) error {
 	var errs []error
 	for len(msgs) > 0 {
 		n := min(len(msgs), sqsBatchMax)
 		entries := make([]types.ChangeMessageVisibilityBatchRequestEntry, n)
 		for i, m := range msgs[:n] {
-			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: addr(strconv.Itoa(i)), ReceiptHandle: addr(m.receiptHandle), VisibilityTimeout: 0}
+			entries[i] = types.ChangeMessageVisibilityBatchRequestEntry{Id: addr(strconv.Itoa(i)), ReceiptHandle: addr(m.receiptHandle), VisibilityTimeout: int32(vis / time.Second)}
 		}
 		out, err := client.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: &url, Entries: entries})
 		if err != nil {
 			errs = append(errs, err)
 		} else {
 			for _, f := range out.Failed {
-				errs = append(errs, fmt.Errorf("release entry %s: %s", deref(f.Id), deref(f.Message)))
+				errs = append(errs, fmt.Errorf("change visibility of entry %s: %s", deref(f.Id), deref(f.Message)))
 			}
 		}
 		msgs = msgs[n:]
@@ -160,14 +201,11 @@ func addr[T any](v T) *T { return &v }
 // again before Browse returns, so the queue is as it was.
 func Browse(ctx context.Context, client DLQClient, dlqURL string, max int) ([]DLQMessage, error) {
 	var all []DLQMessage
-	err := scanDLQ(ctx, client, dlqURL, max, func(b []DLQMessage) error {
+	err := scanDLQ(ctx, client, dlqURL, max, func(b []DLQMessage) ([]DLQMessage, error) {
 		all = append(all, b...)
-		return nil
+		return nil, nil
 	})
-	// Hand everything back even when the scan failed half-way.
-	relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	return all, errors.Join(err, release(relCtx, client, dlqURL, all))
+	return all, err
 }
 
 // RedriveOptions say which dead letters go back and how fast.
@@ -210,34 +248,27 @@ func Redrive(ctx context.Context, client DLQClient, dlqURL string, o RedriveOpti
 	if o.Rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(o.Rate), 1)
 	}
-	var keep []DLQMessage
-	err := scanDLQ(ctx, client, dlqURL, o.Max, func(batch []DLQMessage) error {
+	err := scanDLQ(ctx, client, dlqURL, o.Max, func(batch []DLQMessage) ([]DLQMessage, error) {
 		res.Scanned += len(batch)
 		var move []DLQMessage
 		for _, d := range batch {
 			if o.Match == nil || o.Match(d) {
 				move = append(move, d)
-			} else {
-				keep = append(keep, d)
 			}
 		}
 		res.Matched += len(move)
-		if o.DryRun {
+		if o.DryRun || len(move) == 0 {
 			for _, d := range move {
 				if o.Moved != nil {
 					o.Moved(d)
 				}
 			}
-			keep = append(keep, move...)
-			return nil
-		}
-		if len(move) == 0 {
-			return nil
+			return nil, nil
 		}
 		if limiter != nil {
 			for range move {
 				if err := limiter.Wait(ctx); err != nil {
-					return err
+					return nil, err
 				}
 			}
 		}
@@ -255,13 +286,13 @@ func Redrive(ctx context.Context, client DLQClient, dlqURL string, o RedriveOpti
 				done = append(done, d)
 			} else {
 				res.Failed++
-				keep = append(keep, d)
 			}
 		}
 		if err := deleteDeadLetters(ctx, client, dlqURL, done); err != nil {
-			// Sent but not deleted: the message is in both queues, which
-			// the updater's already-applied check makes harmless.
-			return fmt.Errorf("delete moved messages from %s: %w", dlqURL, err)
+			// Sent but not deleted: the job is in both queues. A later
+			// redrive would send it again, and the worker apply the same
+			// payload twice; say so rather than hide it.
+			return nil, fmt.Errorf("moved %d messages but could not delete them from %s (a second redrive would send them again): %w", len(done), dlqURL, err)
 		}
 		res.Moved += len(done)
 		for _, d := range done {
@@ -269,11 +300,9 @@ func Redrive(ctx context.Context, client DLQClient, dlqURL string, o RedriveOpti
 				o.Moved(d)
 			}
 		}
-		return nil
+		return done, nil
 	})
-	relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	return res, errors.Join(err, release(relCtx, client, dlqURL, keep))
+	return res, err
 }
 
 func deleteDeadLetters(ctx context.Context, client DLQClient, url string, msgs []DLQMessage) error {

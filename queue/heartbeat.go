@@ -268,6 +268,7 @@ func (c *Consumer) changeVisibility(ctx context.Context, chunk []visEntry) bool 
 			refused = append(refused, entryFailure{m: m, code: deref(failed[i].Code), msg: deref(failed[i].Message), final: e.final, why: m.final.String()})
 			if e.final {
 				c.finishLocked(m)
+				released++ // no longer held: room for a poller
 			} else {
 				m.lost = true
 			}

@@ -54,6 +54,39 @@ func (b *Budget) Take(ctx context.Context) (time.Duration, error) {
 	}
 }
 
+// Delay is how long until the window has room for a call: 0 when it has
+// room now.
+func (b *Budget) Delay() time.Duration {
+	if b.limit <= 0 {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.ring) < b.limit {
+		return 0
+	}
+	return max(0, b.window-b.now().Sub(b.ring[b.head]))
+}
+
+// Wait blocks until the window has room for a call, without taking it: the
+// queue consults it before every receive, so a spent budget takes no new
+// jobs.
+func (b *Budget) Wait(ctx context.Context) error {
+	for {
+		d := b.Delay()
+		if d == 0 {
+			return nil
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
 // tryTake counts a call if it fits, else says how long until the oldest
 // counted call leaves the window.
 func (b *Budget) tryTake() (time.Duration, bool) {

@@ -52,3 +52,28 @@ func TestBudgetUnlimited(t *testing.T) {
 		t.Errorf("Remaining: got %d, want -1 (no budget)", got)
 	}
 }
+
+func TestBudgetDelayAndWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBudget(2, time.Hour, nil)
+		if d := b.Delay(); d != 0 {
+			t.Fatalf("empty budget: Delay %v, want 0", d)
+		}
+		b.Take(context.Background())
+		time.Sleep(10 * time.Minute)
+		b.Take(context.Background())
+		if d := b.Delay(); d != 50*time.Minute {
+			t.Errorf("spent budget: Delay %v, want 50m (until the first call leaves the window)", d)
+		}
+		start := time.Now()
+		if err := b.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Since(start); got != 50*time.Minute {
+			t.Errorf("Wait returned after %v, want 50m", got)
+		}
+		if got := b.Remaining(); got != 1 {
+			t.Errorf("Wait took a slot: Remaining %d, want 1", got)
+		}
+	})
+}

@@ -12,7 +12,7 @@ type LimiterConfig struct {
 	// configured quota. The limiter starts there.
 	Ceiling float64
 	// Floor is the lowest rate a run of throttles can push it to; 0 means
-	// Ceiling/100.
+	// Ceiling/20.
 	Floor float64
 	// Probe is the growth per accepted call once the limiter sits just
 	// under the lowest throttled rate: it creeps past it this slowly, so
@@ -56,11 +56,13 @@ type Limiter struct {
 	// window unthrottled, and upper, the lowest rate throttled since (0:
 	// none). The limiter closes in on upper by halving the gap, then sits
 	// just under it.
-	lower, upper float64
-	changedAt    time.Time // calls sent before this went at an older rate
-	windowStart  time.Time
-	accepted     int // accepted calls since windowStart
-	throttles    int // throttles since the last change
+	lower, upper  float64
+	changedAt     time.Time // calls sent before this went at an older rate
+	windowStart   time.Time
+	accepted      int // accepted calls since windowStart
+	throttles     int // throttles since the last change
+	lastThrottle  time.Time
+	sinceThrottle int // accepted calls since the last throttle
 }
 
 type waiter struct {
@@ -71,7 +73,7 @@ type waiter struct {
 // NewLimiter returns a limiter at cfg.Ceiling.
 func NewLimiter(cfg LimiterConfig) *Limiter {
 	if cfg.Floor <= 0 {
-		cfg.Floor = cfg.Ceiling / 100
+		cfg.Floor = cfg.Ceiling / 20
 	}
 	if cfg.Probe <= 0 {
 		cfg.Probe = 1.0 / 100000
@@ -186,11 +188,16 @@ func (l *Limiter) Done(sentAt time.Time, throttled bool) {
 	}
 	// A clean window: the current rate is safe.
 	l.lower = max(l.lower, l.rate)
+	if l.upper > 0 && (now.Sub(l.lastThrottle) > upperTTL || l.sinceThrottle > upperTTLCalls) {
+		// No throttle for long: whatever capped the rate then (a storm of
+		// another client's calls, a lowered quota) may be gone.
+		l.upper = 0
+	}
 	switch {
 	case l.upper == 0:
 		// No throttle seen at or below this rate: the quota may be higher
-		// still; grow fast.
-		l.change(now, l.rate*1.25)
+		// still; double, as TCP's slow start does.
+		l.change(now, l.rate*2)
 	case l.rate < l.upper*(1-margin):
 		// Halve the distance to the lowest rate known to be throttled.
 		l.change(now, min(l.rate+(l.upper-l.rate)/2, l.upper*(1-margin)))
@@ -202,6 +209,7 @@ func (l *Limiter) Done(sentAt time.Time, throttled bool) {
 // throttled answers a throttle of a call sent at the current rate.
 func (l *Limiter) throttled(now time.Time) {
 	l.throttles++
+	l.lastThrottle, l.sinceThrottle = now, 0
 	l.upper = l.rate
 	if l.lower >= l.rate {
 		// Throttled at a rate that used to be clean: the quota fell.
@@ -215,12 +223,11 @@ func (l *Limiter) throttled(now time.Time) {
 		if l.accepted < 3 && l.throttles < 3 {
 			return
 		}
-		// Too few accepts to time: the share accepted, counted
-		// generously, scales the rate.
-		next = l.rate * float64(l.accepted+1) / float64(l.accepted+l.throttles+1)
-		if span := now.Sub(l.windowStart).Seconds(); l.accepted >= 3 && span > 0 {
-			next = min(float64(l.accepted)/span, l.rate) * (1 - margin)
-		}
+		// Over a quota Q at rate r the service accepts a share Q/r of
+		// the calls, so the share accepted since the last change, counted
+		// generously, scales the rate. (Not the accepted calls per second:
+		// after an idle spell that measures demand, not the quota.)
+		next = l.rate * float64(l.accepted+1) / float64(l.accepted+l.throttles+1) * (1 - margin)
 	}
 	l.change(now, next)
 }
@@ -241,6 +248,17 @@ func (l *Limiter) change(now time.Time, r float64) {
 }
 
 const (
+	// upperTTL and upperTTLCalls say how long a throttled rate stays a
+	// bound without a new throttle. In steady state the slow probe meets
+	// the quota again within a few hundred calls, which renews the bound;
+	// after a storm of another client's calls, it lapses within minutes
+	// and the rate doubles back up instead of creeping for hours.
+	upperTTL      = 10 * time.Minute
+	upperTTLCalls = 2000
+	// windowTime: at a low rate, two accepted calls this far apart also
+	// make a window, so that a rate near the floor can climb back in
+	// minutes, not hours.
+	windowTime = 10 * time.Second
 	// windowCalls accepted calls in a row at one rate make it safe.
 	windowCalls = 10
 	// margin is how far below the lowest throttled rate the limiter

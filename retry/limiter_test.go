@@ -22,6 +22,12 @@ type quotaRun struct {
 	workers  int
 	rtt      time.Duration
 	duration time.Duration
+	// stormFrom..stormTo, offsets from the start, the service refuses
+	// every call (another client spends the account's quota).
+	stormFrom, stormTo time.Duration
+	// measureFrom, if set, is where "steady" use is measured from,
+	// instead of the second half of the run.
+	measureFrom time.Duration
 }
 
 type quotaResult struct {
@@ -58,7 +64,8 @@ func (q quotaRun) run(t *testing.T) quotaResult {
 					// The request reaches the service half an RTT later.
 					timer := time.NewTimer(q.rtt / 2)
 					<-timer.C
-					ok := server.Allow()
+					el := time.Since(start)
+					ok := !(el >= q.stormFrom && el < q.stormTo) && server.Allow()
 					timer.Reset(q.rtt / 2)
 					<-timer.C
 					l.Done(sentAt, !ok)
@@ -70,7 +77,7 @@ func (q quotaRun) run(t *testing.T) quotaResult {
 						if el < 10*time.Second {
 							acceptedFirst10++
 						}
-						if el >= q.duration/2 {
+						if el >= q.steadyFrom() {
 							acceptedSecondHalf++
 						}
 					} else {
@@ -83,7 +90,7 @@ func (q quotaRun) run(t *testing.T) quotaResult {
 		wg.Wait()
 		slices.Sort(waits)
 		res = quotaResult{
-			steadyUse:   float64(acceptedSecondHalf) / (q.quota * q.duration.Seconds() / 2),
+			steadyUse:   float64(acceptedSecondHalf) / (q.quota * (q.duration - q.steadyFrom()).Seconds()),
 			first10sUse: float64(acceptedFirst10) / (q.quota * 10),
 			throttled:   float64(throttled) / float64(accepted+throttled),
 			p99Wait:     waits[len(waits)*99/100],
@@ -91,6 +98,27 @@ func (q quotaRun) run(t *testing.T) quotaResult {
 		}
 	})
 	return res
+}
+
+func (q quotaRun) steadyFrom() time.Duration {
+	if q.measureFrom > 0 {
+		return q.measureFrom
+	}
+	return q.duration / 2
+}
+
+func TestLimiterRecoversAfterThrottleStorm(t *testing.T) {
+	// Two minutes of nothing but throttles push the rate to its floor;
+	// 17 minutes after the storm the quota must be in full use
+	// again (the throttled bound lapses after 10 minutes without a
+	// throttle, then the rate doubles back up).
+	q := quotaRun{quota: 1, burst: 1, ceiling: 1, workers: 16, rtt: 50 * time.Millisecond, duration: 40 * time.Minute,
+		stormFrom: time.Minute, stormTo: 3 * time.Minute, measureFrom: 20 * time.Minute}
+	r := q.run(t)
+	t.Logf("after a 2-minute storm: quota use from 17 min after it %.3f, throttled %.2f %%, final rate %.2f/s", r.steadyUse, 100*r.throttled, r.finalRate)
+	if r.steadyUse < 0.95 {
+		t.Errorf("quota use after the storm: got %.3f, want >= 0.95 (the limiter must not stay at its floor)", r.steadyUse)
+	}
 }
 
 func TestLimiterFindsUnknownQuota(t *testing.T) {

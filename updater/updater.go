@@ -140,6 +140,9 @@ func New(api API, dec *Decoder, cfg Config) (*Updater, error) {
 	}, nil
 }
 
+// maxRequeueDelay keeps a requeue inside SQS's 12-hour visibility limit.
+const maxRequeueDelay = 12*time.Hour - 5*time.Minute
+
 // maxClockSkew is how far in the future a SourceUpdatedAt may be.
 const maxClockSkew = 5 * time.Minute
 
@@ -386,6 +389,10 @@ func (u *Updater) apply(ctx context.Context, m *queue.Message, job *Job, log *sl
 			needRead = true
 			continue
 		}
+		var spent *budgetSpentError
+		if errors.As(err, &spent) {
+			return result{outcome: OutcomeRetried, reason: err.Error(), delay: min(spent.wait+time.Duration(rand.Int64N(int64(time.Minute))), maxRequeueDelay)}
+		}
 		r, stop := a.failed(err, OpUpdate)
 		if stop {
 			return r
@@ -535,6 +542,12 @@ func (u *Updater) call(ctx context.Context, op string, lim *retry.Limiter, write
 		return err
 	}
 	if write && u.cfg.Budget != nil {
+		if d := u.cfg.Budget.Delay(); d > maxBudgetHold {
+			// Hours, maybe: hand the job back for then rather than hold
+			// it (and heartbeat it) that long.
+			u.circuit.Record(probe, retry.Canceled, "")
+			return &budgetSpentError{wait: d}
+		}
 		waited, err := u.cfg.Budget.Take(ctx)
 		u.obs.BudgetWait(waited)
 		if err != nil {
@@ -585,6 +598,17 @@ func deadLetterClass(err error) string {
 		return ClassDenied
 	}
 	return ClassAPIError
+}
+
+// maxBudgetHold is the longest a job waits, held, for room in the daily
+// write budget; a longer wait sends it back to the queue for then.
+const maxBudgetHold = time.Minute
+
+// budgetSpentError says the daily write budget has no room for a while.
+type budgetSpentError struct{ wait time.Duration }
+
+func (e *budgetSpentError) Error() string {
+	return fmt.Sprintf("daily write budget spent; room again in %v", e.wait.Round(time.Second))
 }
 
 // errorCode is the API's error code, or "" when the error has none.

@@ -108,7 +108,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 		MaxBatch:     c.MaxBatch,
 		DrainTimeout: c.DrainTimeout,
 		ExitWhenIdle: c.ExitWhenIdle,
-		Gate:         circuit,
+		Gate:         gates{circuit, budget},
 		Observer:     m,
 		Logger:       log,
 	}, u)
@@ -192,4 +192,17 @@ func (d *Daemon) Addr() string {
 		return ""
 	}
 	return d.listener.Addr().String()
+}
+
+// gates holds receives while any of its gates is shut: the circuit (the
+// service refuses every call) or the daily write budget (spent).
+type gates []queue.Gate
+
+func (g gates) Wait(ctx context.Context) error {
+	for _, gate := range g {
+		if err := gate.Wait(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
