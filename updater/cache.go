@@ -78,3 +78,14 @@ func (m *boundedMap[V]) len() int {
 	defer m.mu.Unlock()
 	return len(m.items)
 }
+
+// each calls fn for every entry, least recently written first, under the
+// lock: fn must not call back into the map.
+func (m *boundedMap[V]) each(fn func(key string, v V)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for e := m.order.Back(); e != nil; e = e.Prev() {
+		k := e.Value.(string)
+		fn(k, m.items[k].value)
+	}
+}

@@ -86,8 +86,12 @@ type Config struct {
 	// watermarks are remembered; the least recently written are forgotten
 	// first. 0 means 100,000.
 	MaxRemembered int
-	Observer      Observer
-	Logger        *slog.Logger
+	// StateFile, when set, keeps across restarts the newest version each
+	// context was set to, so that a restarted worker does not write an
+	// older version over it (see stateFile). "": memory only.
+	StateFile string
+	Observer  Observer
+	Logger    *slog.Logger
 }
 
 // Updater applies jobs: it is the queue.Handler of pcsync. It is safe for
@@ -110,6 +114,12 @@ type Updater struct {
 	// appliedIDs are the messages this worker applied (or found applied):
 	// a delivery of one of them again is acknowledged without a call.
 	appliedIDs *boundedMap[struct{}]
+	// intended is the newest SourceUpdatedAt this worker set out to write
+	// to a context, kept in the state file across restarts: an older job
+	// is stale even when the newer one's write never got through (its
+	// message comes back and is written then).
+	intended *boundedMap[time.Time]
+	state    *stateFile
 }
 
 // New returns an updater calling api.
@@ -132,12 +142,21 @@ func New(api API, dec *Decoder, cfg Config) (*Updater, error) {
 	if cfg.Circuit == nil {
 		cfg.Circuit = retry.NewCircuit(retry.CircuitConfig{Logger: cfg.Logger})
 	}
-	return &Updater{
+	u := &Updater{
 		api: api, dec: dec, cfg: cfg, obs: cfg.Observer, log: cfg.Logger, circuit: cfg.Circuit,
 		modifiedAt: newBoundedMap[string](cfg.MaxRemembered),
 		watermark:  newBoundedMap[time.Time](cfg.MaxRemembered),
 		appliedIDs: newBoundedMap[struct{}](cfg.MaxRemembered),
-	}, nil
+		intended:   newBoundedMap[time.Time](cfg.MaxRemembered),
+	}
+	if cfg.StateFile != "" {
+		st, err := openState(cfg.StateFile, cfg.MaxRemembered, u.intended)
+		if err != nil {
+			return nil, err
+		}
+		u.state = st
+	}
+	return u, nil
 }
 
 // maxRequeueDelay keeps a requeue inside SQS's 12-hour visibility limit.
@@ -145,6 +164,35 @@ const maxRequeueDelay = 12*time.Hour - 5*time.Minute
 
 // maxClockSkew is how far in the future a SourceUpdatedAt may be.
 const maxClockSkew = 5 * time.Minute
+
+// Close releases the state file.
+func (u *Updater) Close() error {
+	if u.state == nil {
+		return nil
+	}
+	return u.state.close()
+}
+
+// intend records that the newest job of a context is about to be written.
+// It returns an error only when the state file cannot be written: the job
+// is then not written either, so that no write escapes the file.
+func (u *Updater) intend(ck string, src time.Time) error {
+	if src.IsZero() {
+		return nil
+	}
+	newer := false
+	u.intended.update(ck, func(old time.Time, found bool) time.Time {
+		if found && !src.After(old) {
+			return old
+		}
+		newer = true
+		return src
+	})
+	if !newer || u.state == nil {
+		return nil
+	}
+	return u.state.record(ck, src, u.intended)
+}
 
 // decoded is what Key leaves on a message for Handle.
 type decoded struct {
@@ -247,12 +295,16 @@ func (u *Updater) handleContext(ctx context.Context, ck string, jobs []pending, 
 	// applied (SQS delivers at least once), and versions no newer than the
 	// one last applied to the context (a standard queue reorders).
 	wm, haveWM := u.watermark.get(ck)
+	intent, haveIntent := u.intended.get(ck)
 	live := jobs[:0:0]
 	for _, p := range jobs {
 		src := p.job.SourceUpdatedAt
 		switch {
 		case u.appliedIDs.has(p.m.ID):
 			done(p, queue.Ack(), OutcomeAlreadyApplied)
+		case haveIntent && !src.IsZero() && src.Before(intent):
+			done(p, queue.Ack(), OutcomeStale)
+			u.messageLog(p.m, p.job).Info("stale job skipped: a newer one was already written", "source_updated_at", src, "newer", intent)
 		case haveWM && !src.IsZero() && src.Before(wm):
 			done(p, queue.Ack(), OutcomeStale)
 			u.messageLog(p.m, p.job).Info("stale job skipped: a newer one was already applied", "source_updated_at", src, "applied", wm)
@@ -265,6 +317,13 @@ func (u *Updater) handleContext(ctx context.Context, ck string, jobs []pending, 
 	}
 	for n, p := range live {
 		log := u.messageLog(p.m, p.job)
+		if err := u.intend(ck, p.job.SourceUpdatedAt); err != nil {
+			log.Error("cannot record the version about to be written; the job goes back to the queue", "error", err)
+			for _, q := range live[n:] {
+				done(q, queue.RetryAfter(u.cfg.Policy.RequeueDelay(q.m.ReceiveCount)), OutcomeRetried)
+			}
+			return
+		}
 		r := u.apply(ctx, p.m, p.job, log)
 		switch r.outcome {
 		case OutcomeApplied, OutcomeAlreadyApplied:

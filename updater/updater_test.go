@@ -411,3 +411,32 @@ func TestUndatedJobIsNotSweptAsStale(t *testing.T) {
 		t.Errorf("writes %s, outcomes %v (%v, %v): want the undated job applied and only the dated old one stale", got, rec.outcomes, outs[0], outs[1])
 	}
 }
+
+func TestStateFileKeepsNewestAcrossRestarts(t *testing.T) {
+	api := newFakeAPI()
+	path := t.TempDir() + "/state"
+	newU := func() *Updater {
+		p := retry.DefaultPolicy()
+		u, err := New(api, NewDecoder(schema.New()), Config{Policy: p, StateFile: path,
+			Writes: retry.NewLimiter(retry.LimiterConfig{Ceiling: 1000}), Reads: retry.NewLimiter(retry.LimiterConfig{Ceiling: 1000})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	u := newU()
+	u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "v4", "1", "v4", base.Add(4*time.Minute), "")})
+	u.Close() // the process dies here; v3's message was never acknowledged
+	u2 := newU()
+	defer u2.Close()
+	outs := u2.Handle(context.Background(), []*queue.Message{jobMessage(t, u2, "v3", "1", "v3", base.Add(3*time.Minute), "")})
+	if outs[0].Kind() != queue.OutcomeAck || strings.Join(api.writes, ",") != "v4" {
+		t.Errorf("older version after a restart: got %v with writes %v, want it acknowledged as stale and v4 kept", outs[0], api.writes)
+	}
+	// A newer version still goes through.
+	u2.Handle(context.Background(), []*queue.Message{jobMessage(t, u2, "v5", "1", "v5", base.Add(5*time.Minute), "")})
+	if got := strings.Join(api.writes, ","); got != "v4,v5" {
+		t.Errorf("writes: got %s, want v4,v5", got)
+	}
+}

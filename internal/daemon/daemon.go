@@ -43,6 +43,7 @@ type Config struct {
 	DrainTimeout time.Duration
 	MetricsAddr  string // "": no HTTP server
 	ExitWhenIdle time.Duration
+	StateFile    string // "": versions remembered in memory only
 	// SQSEndpoint and PartnerCentralEndpoint, when set, override the
 	// endpoints awsCfg resolves (the demo's in-process stack); in
 	// production the SDK's own settings decide.
@@ -60,6 +61,7 @@ type Daemon struct {
 	server   *http.Server
 	listener net.Listener
 	registry *prometheus.Registry
+	updater  *updater.Updater
 }
 
 // New wires a worker. awsCfg is the SDK configuration (region, credentials,
@@ -84,13 +86,14 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 		}
 	})
 	u, err := updater.New(pc, updater.NewDecoder(schema.New()), updater.Config{
-		Policy:   retry.DefaultPolicy(),
-		Writes:   writes,
-		Reads:    reads,
-		Budget:   budget,
-		Circuit:  circuit,
-		Observer: m,
-		Logger:   log,
+		Policy:    retry.DefaultPolicy(),
+		Writes:    writes,
+		Reads:     reads,
+		Budget:    budget,
+		Circuit:   circuit,
+		Observer:  m,
+		Logger:    log,
+		StateFile: c.StateFile,
 	})
 	if err != nil {
 		return nil, err
@@ -115,7 +118,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: c, log: log, consumer: consumer, circuit: circuit, registry: reg}
+	d := &Daemon{cfg: c, log: log, consumer: consumer, circuit: circuit, registry: reg, updater: u}
 	if c.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", c.MetricsAddr)
 		if err != nil {
@@ -166,6 +169,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("worker started", "queue", d.cfg.QueueURL, "workers", d.cfg.Workers,
 		"write_rps", d.cfg.WriteRPS, "read_rps", d.cfg.ReadRPS, "write_budget", d.cfg.WriteBudget)
 	err := d.consumer.Run(ctx)
+	if e := d.updater.Close(); e != nil {
+		d.log.Warn("state file close", "error", e)
+	}
 	if d.server != nil {
 		shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/pcsync/pcsync/partnercentral/pcsim"
+)
+
+// buildWorker compiles this command into a temporary binary, so that a
+// test can run it as a process of its own and kill it.
+func buildWorker(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "worker")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestReliabilityCrashAndRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts a worker process; skipped with -short")
+	}
+	e := newE2E(t, pcsim.Options{WriteRPS: 800, WriteBurst: 800, ReadRPS: 800, ReadBurst: 800})
+	// A short visibility timeout, so that what a killed worker held comes
+	// back within the test.
+	if _, err := e.stack.SQS.SetQueueAttributes(context.Background(), &sqs.SetQueueAttributesInput{
+		QueueUrl: aws.String(e.stack.QueueURL), Attributes: map[string]string{"VisibilityTimeout": "4"}}); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildWorker(t)
+	ids := e.addEngagements("m", 500, 5)
+	base := time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
+	var bodies []string
+	for _, id := range ids {
+		for c := 1; c <= 5; c++ {
+			for v := 1; v <= 4; v++ {
+				bodies = append(bodies, e.body(job{eng: id, ctx: fmt.Sprint(c), title: fmt.Sprintf("v%d", v), source: base.Add(time.Duration(v) * time.Minute)}))
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	rng.Shuffle(len(bodies), func(i, j int) { bodies[i], bodies[j] = bodies[j], bodies[i] })
+	e.enqueue(bodies...)
+
+	env := os.Environ()
+	for k, v := range e.env {
+		env = append(env, k+"="+v)
+	}
+	state := filepath.Join(t.TempDir(), "pcsync.state")
+	start := func(idle string) (*exec.Cmd, *syncBuffer) {
+		var logs syncBuffer
+		cmd := exec.Command(bin, "run", "-metrics-addr", "", "-log-level", "warn", "-workers", "32",
+			"-write-rps", "800", "-read-rps", "800", "-exit-when-idle", idle, "-state-file", state)
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, &logs, &logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, &logs
+	}
+	writes := func() int { return e.stack.Sim.Stats().Calls["UpdateEngagementContext"]["200"] }
+
+	const kills = 3
+	for k := range kills {
+		cmd, logs := start("0s")
+		// Kill at a random point while it works.
+		target := writes() + 300 + rng.IntN(1200)
+		waitFor(t, 60*time.Second, func() (struct{}, bool) { return struct{}{}, writes() >= target || cmd.ProcessState != nil })
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatalf("kill %d: %v\n%s", k+1, err, logs.String())
+		}
+		cmd.Wait()
+		t.Logf("kill %d: SIGKILL after %d successful writes", k+1, writes())
+	}
+	// The last run goes to the end: it must outlast the visibility timeout
+	// of what the killed workers held, and the emulator's 20-second long
+	// poll, which a message becoming visible again does not wake.
+	cmd, logs := start("25s")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("final worker: %v\n%s", err, logs.String())
+	}
+	for _, id := range ids {
+		for c := 1; c <= 5; c++ {
+			if got, _ := e.title(id, fmt.Sprint(c)); got != "v4" {
+				t.Fatalf("%s/%d: got %q, want the newest version v4 after %d kills", id, c, got, kills)
+			}
+		}
+	}
+	if rest := e.drain(e.stack.QueueURL); len(rest) != 0 {
+		t.Errorf("queue: %d messages left, want none", len(rest))
+	}
+	if dl := e.drain(e.stack.DLQURL); len(dl) != 0 {
+		t.Errorf("DLQ: %d messages, want none", len(dl))
+	}
+	// Each context needs at most 4 writes (one per version, when versions
+	// arrive oldest first); anything beyond is a duplicate, bounded by what
+	// the killed workers held (max-held 2x32+10x4 each).
+	total := writes()
+	needed := len(ids) * 5 * 4
+	t.Logf("%d jobs, %d kills: %d successful writes (at most %d needed without coalescing); all contexts at the newest version, queue and DLQ empty",
+		len(bodies), kills, total, needed)
+	if limit := needed + kills*(2*32+10*4); total > limit {
+		t.Errorf("writes: got %d, want at most %d", total, limit)
+	}
+}
