@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/pcsync/pcsync/partnercentral/pcsim"
 	"github.com/pcsync/pcsync/partnercentral/types"
@@ -198,4 +199,60 @@ func TestReliabilityNoPersonalDataInLogsOrMetrics(t *testing.T) {
 		}
 	}
 	t.Logf("scanned %d bytes of info-level logs, metrics and DLQ reasons for %d names, e-mails, phones and companies: none found", len(all), len(secrets))
+}
+
+func TestReliabilityFaults(t *testing.T) {
+	faults := pcsim.Faults{Error5xx: 0.10, Drop: 0.05, LostResponse: 0.05}
+	e := newE2E(t, pcsim.Options{WriteRPS: 200, WriteBurst: 200, ReadRPS: 400, ReadBurst: 400, Faults: faults})
+	if _, err := e.stack.SQS.SetQueueAttributes(context.Background(), &sqs.SetQueueAttributesInput{
+		QueueUrl: aws.String(e.stack.QueueURL), Attributes: map[string]string{"VisibilityTimeout": "4"}}); err != nil {
+		t.Fatal(err)
+	}
+	ids := e.addEngagements("n", 120, 5)
+	var bodies []string
+	for _, id := range ids {
+		for c := 1; c <= 5; c++ {
+			bodies = append(bodies, e.body(job{eng: id, ctx: fmt.Sprint(c), title: "v1", withTimestamp: true}))
+		}
+	}
+	e.enqueue(bodies...)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	var logs string
+	go func() {
+		// Outlast the emulator's 20-second long poll, which a message
+		// becoming visible again after the restart does not wake.
+		err, l := e.runWorker(ctx, "-write-rps", "200", "-read-rps", "400", "-exit-when-idle", "25s")
+		logs = l
+		done <- err
+	}()
+	applied := func() int { return e.stack.Sim.Stats().Calls["UpdateEngagementContext"]["200"] }
+	waitFor(t, 60*time.Second, func() (struct{}, bool) { return struct{}{}, applied() >= 100 })
+	// A latency spike: every call takes 2 s for a while.
+	spike := faults
+	spike.Latency = 2 * time.Second
+	e.stack.Sim.SetFaults(spike)
+	n := applied()
+	waitFor(t, 60*time.Second, func() (struct{}, bool) { return struct{}{}, applied() >= n+20 })
+	e.stack.Sim.SetFaults(faults)
+	waitFor(t, 60*time.Second, func() (struct{}, bool) { return struct{}{}, applied() >= 250 })
+	// The SQS emulator restarts under the running worker.
+	e.stack.RestartSQS()
+	t.Log("SQS emulator restarted")
+	if err := <-done; err != nil {
+		t.Fatalf("worker: %v\n%s", err, logs)
+	}
+	for _, id := range ids {
+		for c := 1; c <= 5; c++ {
+			if got, _ := e.title(id, fmt.Sprint(c)); got != "v1" {
+				t.Errorf("%s/%d: got %q, want v1 applied despite the faults", id, c, got)
+			}
+		}
+	}
+	if dl := e.drain(e.stack.DLQURL); len(dl) != 0 {
+		t.Errorf("DLQ: got %d messages, want none (every fault here is transient)", len(dl))
+	}
+	_, w := e.calls("UpdateEngagementContext")
+	t.Logf("%d jobs through 10 %% 5xx, 5 %% dropped connections, 5 %% lost responses, a 2 s latency spike and an SQS restart: all applied; write calls by status %v", len(bodies), w)
 }

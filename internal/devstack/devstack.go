@@ -16,6 +16,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -66,8 +68,23 @@ type Stack struct {
 	// SQS is a client of the emulator.
 	SQS *sqs.Client
 
+	kumoMu   sync.Mutex
 	kumo     *kumo.Server
+	target   atomic.Pointer[url.URL]
 	sqsProxy *http.Server
+}
+
+// RestartSQS stops the SQS emulator and starts a new one behind the same
+// address, as a restart of the service would look to a worker: calls in
+// flight fail, the next ones reach the new emulator. Queues and messages
+// survive: kumo keeps them per process.
+func (s *Stack) RestartSQS() {
+	s.kumoMu.Lock()
+	defer s.kumoMu.Unlock()
+	s.kumo.Close()
+	s.kumo = kumo.NewServer()
+	u, _ := url.Parse(s.kumo.URL)
+	s.target.Store(u)
 }
 
 // EngagementID is the id of the n-th pre-created engagement (from 1).
@@ -86,13 +103,17 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	// the address asked for. Its queues are shared by every kumo server in
 	// the process, so several stacks need distinct queue names.
 	target, _ := url.Parse(s.kumo.URL)
+	s.target.Store(target)
 	ln, err := net.Listen("tcp", orLoopback(o.SQSAddr))
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqs listener: %w", err)
 	}
 	s.SQSURL = "http://" + ln.Addr().String()
-	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(s.target.Load())
+		r.Out.Host = r.In.Host // kumo names queues after the host it is asked on
+	}}
 	proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 		// A client that gave up (a long poll cancelled at shutdown) is
 		// routine; the emulator being gone is a 502 the SDK retries.
@@ -197,6 +218,8 @@ func (s *Stack) Close() {
 	if s.Sim != nil {
 		s.Sim.Close()
 	}
+	s.kumoMu.Lock()
+	defer s.kumoMu.Unlock()
 	if s.kumo != nil {
 		s.kumo.Close()
 	}
