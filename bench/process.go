@@ -1,0 +1,377 @@
+package main
+
+// This file holds the CPU and memory scenarios. What is measured runs in a
+// process of its own, apart from the emulator: the consumer in this
+// process against "devstack up" in another, and the whole worker ("worker
+// run") in another against the stack in this one.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/pcsync/pcsync/internal/devstack"
+	"github.com/pcsync/pcsync/partnercentral/pcsim"
+	"github.com/pcsync/pcsync/queue"
+)
+
+// build builds a command of the module into e.tmp and returns its path.
+func build(ctx context.Context, e *env, pkg string) (string, error) {
+	out := filepath.Join(e.tmp, filepath.Base(pkg))
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/pcsync/pcsync/"+pkg)
+	cmd.Stderr = e.stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go build %s: %w", pkg, err)
+	}
+	return out, nil
+}
+
+// sendParallel enqueues bodies with several producers at once: one
+// producer sends its batches one after another, and a large backlog would
+// take minutes.
+func sendParallel(ctx context.Context, client queue.Sender, queueURL string, bodies []string) error {
+	const producers = 8
+	var wg sync.WaitGroup
+	errs := make([]error, producers)
+	per := (len(bodies) + producers - 1) / producers
+	for p := range producers {
+		lo, hi := min(p*per, len(bodies)), min((p+1)*per, len(bodies))
+		if lo == hi {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			entries := make([]queue.Entry, 0, hi-lo)
+			for i := lo; i < hi; i++ {
+				entries = append(entries, queue.Entry{ID: fmt.Sprint(i), Body: bodies[i]})
+			}
+			_, errs[p] = queue.NewProducer(client, queueURL, queue.ProducerConfig{}).Send(ctx, entries)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// countingClient is the SDK's HTTP client with a count of the requests.
+type countingClient struct {
+	c *http.Client
+	n atomic.Int64
+}
+
+func (c *countingClient) Do(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.c.Do(r)
+}
+
+func newCountingClient() *countingClient {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 100, 100
+	return &countingClient{c: &http.Client{Transport: t}}
+}
+
+// cpuTime is this process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// externalStack is "devstack up" in a process of its own.
+type externalStack struct {
+	cmd  *exec.Cmd
+	env  map[string]string
+	done chan error
+}
+
+func startExternalStack(ctx context.Context, e *env, queueName string) (*externalStack, error) {
+	bin, err := build(ctx, e, "cmd/devstack")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "up", "-sqs-addr", "127.0.0.1:0", "-pc-addr", "127.0.0.1:0", "-queue", queueName)
+	cmd.Stderr = io.Discard
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start devstack up: %w", err)
+	}
+	x := &externalStack{cmd: cmd, env: map[string]string{}, done: make(chan error, 1)}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		x.done <- cmd.Wait()
+	}()
+	// Its environment lines; AWS_SECRET_ACCESS_KEY is the last.
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for x.env["AWS_SECRET_ACCESS_KEY"] == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				return nil, errors.New("devstack up exited before printing its environment")
+			}
+			if k, v, found := strings.Cut(l, "="); found {
+				x.env[k] = v
+			}
+		case <-deadline.C:
+			x.stop()
+			return nil, errors.New("devstack up printed no environment within 30s")
+		case <-ctx.Done():
+			x.stop()
+			return nil, ctx.Err()
+		}
+	}
+	// The rest of its output is not read; drain it.
+	go func() {
+		for range lines {
+		}
+	}()
+	return x, nil
+}
+
+func (x *externalStack) stop() {
+	_ = x.cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	select {
+	case <-x.done:
+	case <-t.C:
+		_ = x.cmd.Process.Kill()
+		<-x.done
+	}
+}
+
+func (x *externalStack) sqsClient(hc aws.HTTPClient) *sqs.Client {
+	o := sqs.Options{
+		Region:       devstack.Region,
+		Credentials:  credentials.NewStaticCredentialsProvider(devstack.AccessKeyID, devstack.SecretAccessKey, ""),
+		BaseEndpoint: aws.String(x.env["AWS_ENDPOINT_URL_SQS"]),
+	}
+	if hc != nil {
+		o.HTTPClient = hc
+	}
+	return sqs.New(o)
+}
+
+// nopHandler acknowledges every message, doing nothing else.
+type nopHandler struct{}
+
+func (nopHandler) Key(*queue.Message) string { return "" }
+func (nopHandler) Handle(_ context.Context, batch []*queue.Message) []queue.Outcome {
+	out := make([]queue.Outcome, len(batch))
+	for i := range out {
+		out[i] = queue.Ack()
+	}
+	return out
+}
+
+// ackCounter is an Observer that counts acknowledged messages and SQS
+// calls, and says when a number of acks is reached.
+type ackCounter struct {
+	queue.NopObserver
+	want    int64
+	acked   atomic.Int64
+	sqsCall atomic.Int64
+	reached chan struct{}
+	once    sync.Once
+}
+
+func (a *ackCounter) Acked(n int) {
+	if a.acked.Add(int64(n)) >= a.want {
+		a.once.Do(func() { close(a.reached) })
+	}
+}
+
+func (a *ackCounter) SQSCall(string, string, time.Duration) { a.sqsCall.Add(1) }
+
+func consumerOnly(ctx context.Context, e *env) result {
+	const target = "SQS req/msg <= 0.20, CPU <= 25us/msg"
+	const workers = 32
+	n := e.n(20000, 200)
+	x, err := startExternalStack(ctx, e, e.names.next("consumer"))
+	if err != nil {
+		return failed(target, err)
+	}
+	defer x.stop()
+	qURL := x.env["PCSYNC_QUEUE_URL"]
+	bodies := make([]string, n)
+	for i := range bodies {
+		bodies[i] = fmt.Sprintf(`{"n":%d}`, i)
+	}
+	enqStart := time.Now()
+	if err := sendParallel(ctx, x.sqsClient(nil), qURL, bodies); err != nil {
+		return failed(target, err)
+	}
+	enqTook := time.Since(enqStart)
+
+	hc := newCountingClient()
+	obs := &ackCounter{want: int64(n), reached: make(chan struct{})}
+	c, err := queue.NewConsumer(x.sqsClient(hc), queue.Config{QueueURL: qURL, DLQURL: x.env["PCSYNC_DLQ_URL"], Workers: workers, Observer: obs}, nopHandler{})
+	if err != nil {
+		return failed(target, err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	cpu0, start := cpuTime(), time.Now()
+	go func() { done <- c.Run(runCtx) }()
+	limit := time.NewTimer(3 * time.Minute)
+	defer limit.Stop()
+	select {
+	case <-obs.reached:
+	case err := <-done:
+		return failed(target, fmt.Errorf("consumer stopped early: %v", err))
+	case <-limit.C:
+		stop()
+		<-done
+		return failed(target, fmt.Errorf("only %d of %d messages acknowledged after 3m", obs.acked.Load(), n))
+	case <-ctx.Done():
+		return failed(target, ctx.Err())
+	}
+	took := time.Since(start)
+	stop()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		return failed(target, err)
+	}
+	cpu := cpuTime() - cpu0
+	reqs := hc.n.Load()
+	perMsg := float64(reqs) / float64(n)
+	cpuPer := cpu / time.Duration(n)
+	return result{Target: target,
+		Figures: []figure{fig("sqs_requests_per_message", perMsg, "requests"), fig("sqs_requests", float64(reqs), "requests"),
+			fig("observer_sqs_calls", float64(obs.sqsCall.Load()), "requests"),
+			fig("cpu_per_message", cpuPer.Seconds()*1e6, "us"), fig("messages", float64(n), ""), fig("consume_seconds", took.Seconds(), "s")},
+		Summary: fmt.Sprintf("%.4f req/msg (%d), %.1fus CPU/msg, %d msgs in %.1fs, %d workers", perMsg, reqs, cpuPer.Seconds()*1e6, n, took.Seconds(), workers),
+		Pass:    perMsg <= 0.20 && cpuPer <= 25*time.Microsecond,
+		Notes: fmt.Sprintf("kumo in its own process (devstack up); requests counted at the HTTP client, CPU is this process's rusage over the consume and shutdown only (enqueue took %.1fs before)",
+			enqTook.Seconds()),
+	}
+}
+
+func workerCPU(ctx context.Context, e *env) result {
+	const target = "CPU <= 150us/job, peak RSS <= 60 MiB"
+	const workers = 64
+	backlog := e.n(100000, 300)
+	engagements := min(backlog, 5000)
+	bin, err := build(ctx, e, "cmd/worker")
+	if err != nil {
+		return failed(target, err)
+	}
+	s, err := devstack.Start(ctx, devstack.Options{Queue: e.names.next("worker-cpu"), Engagements: engagements,
+		Sim: pcsim.Options{Unlimited: true, Seed: 1}})
+	if err != nil {
+		return failed(target, err)
+	}
+	defer s.Close()
+	// Each engagement gets backlog/engagements versions of its customer
+	// project, with SourceUpdatedAt in send order.
+	// In the past, all of them: a SourceUpdatedAt in the future is an
+	// invalid job.
+	base := time.Now().Add(-time.Duration(backlog)*time.Second - time.Hour)
+	bodies := make([]string, backlog)
+	modified := make([]string, engagements)
+	for i := range engagements {
+		st, _ := s.Sim.Engagement(devstack.EngagementID(i + 1))
+		modified[i] = st.ModifiedAt
+	}
+	for i := range bodies {
+		k := i % engagements
+		bodies[i] = jobBody(devstack.EngagementID(k+1), "1", modified[k], base.Add(time.Duration(i)*time.Second), i)
+	}
+	enqStart := time.Now()
+	if err := sendParallel(ctx, s.SQS, s.QueueURL, bodies); err != nil {
+		return failed(target, err)
+	}
+	enqTook := time.Since(enqStart)
+
+	cmd := exec.CommandContext(ctx, bin, "run", "-workers", fmt.Sprint(workers), "-write-rps", "1000000", "-read-rps", "1000000",
+		"-write-budget", "0", "-metrics-addr", "", "-exit-when-idle", "2s", "-log-level", "error", "-log-format", "text")
+	cmd.Env = append(os.Environ(), s.Env()...)
+	var logTail bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &logTail
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return failed(target, fmt.Errorf("worker run: %w: %s", err, lastLine(logTail.String())))
+	}
+	took := time.Since(start)
+	ps := cmd.ProcessState
+	cpu := ps.UserTime() + ps.SystemTime()
+	rssKiB := int64(0)
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		rssKiB = ru.Maxrss
+	}
+	st := s.Sim.Stats()
+	writes, reads := calls(st, "UpdateEngagementContext"), calls(st, "GetEngagement")
+	left, err := queueDepth(ctx, s)
+	if err != nil {
+		return failed(target, err)
+	}
+	cpuPer := cpu / time.Duration(backlog)
+	rssMiB := float64(rssKiB) / 1024
+	if logTail.Len() > 0 {
+		fmt.Fprintf(e.stderr, "worker-cpu: the worker logged errors; the last: %s\n", lastLine(logTail.String()))
+	}
+	return result{Target: target,
+		Figures: []figure{fig("cpu_per_job", cpuPer.Seconds()*1e6, "us"), fig("peak_rss", rssMiB, "MiB"), fig("backlog", float64(backlog), "messages"),
+			fig("writes", float64(writes), "calls"), fig("reads", float64(reads), "calls"), fig("left_on_queue", float64(left), "messages"),
+			fig("worker_seconds", took.Seconds(), "s")},
+		Summary: fmt.Sprintf("%.0fus CPU/job, peak RSS %.1f MiB; %d-message backlog, %d workers, %.1fs", cpuPer.Seconds()*1e6, rssMiB, backlog, workers, took.Seconds()),
+		Pass:    cpuPer <= 150*time.Microsecond && rssMiB <= 60 && left == 0,
+		Notes: fmt.Sprintf("\"worker run\" as its own process, pcsim Unlimited; CPU and RSS from its rusage after it exited (incl. start and the 2s idle exit); "+
+			"%d writes + %d reads for %d jobs over %d engagements (the rest coalesced or stale); %d left on the queue; enqueue took %.1fs",
+			writes, reads, backlog, engagements, left, enqTook.Seconds()),
+	}
+}
+
+// queueDepth is what is left on the job queue, visible or not.
+func queueDepth(ctx context.Context, s *devstack.Stack) (int, error) {
+	out, err := s.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(s.QueueURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		return 0, fmt.Errorf("read the queue's depth: %w", err)
+	}
+	n := 0
+	for _, k := range []string{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"} {
+		var v int
+		fmt.Sscan(out.Attributes[k], &v)
+		n += v
+	}
+	return n, nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
