@@ -203,26 +203,12 @@ loop:
 
 func takeSample(reg prometheus.Gatherer, sim *pcsim.Server, at time.Duration) sample {
 	m := gather(reg)
-	sm := sample{at: at, admitted: admittedWrites(sim.Stats()), held: m.gauge("pcsync_messages_held", nil)}
+	sm := sample{at: at, admitted: sim.Stats().Admitted("UpdateEngagementContext"), held: m.gauge("pcsync_messages_held", nil)}
 	sm.writeRate = m.gauge("pcsync_rate_limit_per_second", map[string]string{"class": "write"})
 	for _, o := range []string{"applied", "already_applied", "coalesced", "stale", "dead_lettered"} {
 		sm.finished += int(m.counter("pcsync_jobs_total", map[string]string{"outcome": o}))
 	}
 	return sm
-}
-
-// admittedWrites counts the writes the simulator let through its quota:
-// everything but throttled calls and those failed before the quota check.
-func admittedWrites(st pcsim.Stats) int {
-	n := 0
-	for outcome, v := range st.Calls["UpdateEngagementContext"] {
-		switch outcome {
-		case "429", "500", "drop", "canceled":
-		default:
-			n += v
-		}
-	}
-	return n
 }
 
 func calls(st pcsim.Stats, op string) int {

@@ -182,7 +182,7 @@ func runDemo(ctx context.Context, c demoConfig, stdout, stderr io.Writer) error 
 		return err
 	}
 	// The end, unless the last line already showed it.
-	if final.finished() != w.last.finished() || admittedWrites(final.sim) != admittedWrites(w.last.sim) {
+	if final.finished() != w.last.finished() || final.sim.Admitted("UpdateEngagementContext") != w.last.sim.Admitted("UpdateEngagementContext") {
 		w.line(final)
 	}
 
@@ -428,20 +428,6 @@ func (s stats) apiCalls(op string) float64 {
 	return n
 }
 
-// admittedWrites counts the writes the simulator let through its quota:
-// everything but throttled calls and those failed before the quota check.
-func admittedWrites(st pcsim.Stats) int {
-	n := 0
-	for outcome, v := range st.Calls["UpdateEngagementContext"] {
-		switch outcome {
-		case "429", "500", "drop", "canceled":
-		default:
-			n += v
-		}
-	}
-	return n
-}
-
 func (w *watch) snapshot() (stats, error) {
 	fams, err := w.reg.Gather()
 	if err != nil {
@@ -475,7 +461,7 @@ func (w *watch) snapshot() (stats, error) {
 		}
 	}
 	s.sim = w.sim.Stats()
-	if n := admittedWrites(s.sim); n > 0 && (len(w.admitted) == 0 || n != w.admitted[len(w.admitted)-1].n) {
+	if n := s.sim.Admitted("UpdateEngagementContext"); n > 0 && (len(w.admitted) == 0 || n != w.admitted[len(w.admitted)-1].n) {
 		w.admitted = append(w.admitted, admittedAt{at: s.at, n: n})
 	}
 	return s, nil
@@ -527,7 +513,7 @@ func (w *watch) line(s stats) {
 		}
 		w.header()
 	}
-	rate := float64(admittedWrites(s.sim)-admittedWrites(w.last.sim)) / s.at.Sub(w.last.at).Seconds()
+	rate := float64(s.sim.Admitted("UpdateEngagementContext")-w.last.sim.Admitted("UpdateEngagementContext")) / s.at.Sub(w.last.at).Seconds()
 	cells := []string{
 		fmt.Sprintf("%.0fs", math.Round(s.at.Sub(w.start).Seconds())),
 		fmt.Sprintf("%d/%d", s.finished(), w.total),

@@ -61,3 +61,19 @@ func (s *Sim) Stats() Stats {
 	}
 	return st
 }
+
+// Admitted counts the calls of op the quota let through: every outcome
+// but a throttle and those decided before the quota check (a 500 or a
+// dropped connection from fault injection, a call the client gave up on
+// while it waited out injected latency). It is what the quota was spent on.
+func (s Stats) Admitted(op string) int {
+	n := 0
+	for outcome, v := range s.Calls[op] {
+		switch outcome {
+		case "429", "500", "drop", "canceled":
+		default:
+			n += v
+		}
+	}
+	return n
+}
