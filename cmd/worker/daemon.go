@@ -31,6 +31,7 @@ type daemonConfig struct {
 	logFormat    string
 	exitWhenIdle time.Duration
 	stateFile    string
+	pprof        bool
 }
 
 func daemonFlags(c *daemonConfig) *flag.FlagSet {
@@ -48,6 +49,7 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or text")
 	fs.StringVar(&c.stateFile, "state-file", "", "file that keeps, across restarts, the newest version written to each context, so a restarted worker never writes an older one over it (standard queues); empty: memory only")
+	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on -metrics-addr (for diagnosis; keep the address private)")
 	fs.DurationVar(&c.exitWhenIdle, "exit-when-idle", 0, "exit once the queue was empty and nothing was held for this long (batch runs); 0: run until stopped")
 	return fs
 }
@@ -154,6 +156,6 @@ func (c *daemonConfig) daemon() daemon.Config {
 	return daemon.Config{
 		QueueURL: c.queueURL, DLQURL: c.dlqURL, Workers: c.workers, MaxHeld: c.maxHeld, MaxBatch: c.maxBatch,
 		WriteRPS: c.writeRPS, ReadRPS: c.readRPS, WriteBudget: c.writeBudget, DrainTimeout: c.drainTimeout,
-		MetricsAddr: c.metricsAddr, ExitWhenIdle: c.exitWhenIdle, StateFile: c.stateFile,
+		MetricsAddr: c.metricsAddr, ExitWhenIdle: c.exitWhenIdle, StateFile: c.stateFile, Pprof: c.pprof,
 	}
 }

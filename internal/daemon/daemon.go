@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -44,6 +45,7 @@ type Config struct {
 	MetricsAddr  string // "": no HTTP server
 	ExitWhenIdle time.Duration
 	StateFile    string // "": versions remembered in memory only
+	Pprof        bool   // serve /debug/pprof/ on MetricsAddr
 	// SQSEndpoint and PartnerCentralEndpoint, when set, override the
 	// endpoints awsCfg resolves (the demo's in-process stack); in
 	// production the SDK's own settings decide.
@@ -138,6 +140,12 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 
 func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
+	if d.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{Registry: d.registry, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelError)}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
