@@ -15,9 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -108,22 +105,10 @@ type workerConfig struct {
 
 // newDaemon wires the real worker to the stack, with its log discarded.
 func newDaemon(s *devstack.Stack, w workerConfig) (*daemon.Daemon, error) {
-	awsCfg := aws.Config{
-		Region:      devstack.Region,
-		Credentials: credentials.NewStaticCredentialsProvider(devstack.AccessKeyID, devstack.SecretAccessKey, ""),
-		HTTPClient:  awshttp.NewBuildableClient(),
-	}
-	d, err := daemon.New(daemon.Config{
-		QueueURL:               s.QueueURL,
-		DLQURL:                 s.DLQURL,
-		Workers:                w.workers,
-		MaxBatch:               10,
-		WriteRPS:               w.writeRPS,
-		ReadRPS:                w.readRPS,
-		DrainTimeout:           10 * time.Second,
-		SQSEndpoint:            s.SQSURL,
-		PartnerCentralEndpoint: s.PCURL,
-	}, awsCfg, slog.New(slog.DiscardHandler))
+	cfg := s.WorkerConfig()
+	cfg.Workers, cfg.WriteRPS, cfg.ReadRPS = w.workers, w.writeRPS, w.readRPS
+	cfg.DrainTimeout = 10 * time.Second
+	d, err := daemon.New(cfg, s.AWSConfig(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, fmt.Errorf("wire the worker: %w", err)
 	}

@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/prometheus/client_golang/prometheus"
@@ -241,27 +239,13 @@ func newWorker(c demoConfig, s *devstack.Stack, ceiling, readQuota float64, stde
 	if c.verbose {
 		handler = teeHandler{tally, slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})}
 	}
-	// Built by hand rather than by config.LoadDefaultConfig: the user's
-	// own AWS profile and settings must not matter to the demo.
-	awsCfg := aws.Config{
-		Region:      devstack.Region,
-		Credentials: credentials.NewStaticCredentialsProvider(devstack.AccessKeyID, devstack.SecretAccessKey, ""),
-		HTTPClient:  awshttp.NewBuildableClient(),
-	}
-	d, err := daemon.New(daemon.Config{
-		QueueURL:     s.QueueURL,
-		DLQURL:       s.DLQURL,
-		Workers:      demoWorkers,
-		MaxBatch:     demoMaxBatch,
-		WriteRPS:     ceiling,
-		ReadRPS:      readQuota,
-		WriteBudget:  0, // as in the simulator: not what the demo shows
-		DrainTimeout: 10 * time.Second,
-		// A free port, so that the demo never collides with anything.
-		MetricsAddr:            "127.0.0.1:0",
-		SQSEndpoint:            s.SQSURL,
-		PartnerCentralEndpoint: s.PCURL,
-	}, awsCfg, slog.New(handler))
+	cfg := s.WorkerConfig()
+	cfg.Workers, cfg.MaxBatch = demoWorkers, demoMaxBatch
+	cfg.WriteRPS, cfg.ReadRPS = ceiling, readQuota
+	cfg.WriteBudget = 0 // as in the simulator: not what the demo shows
+	cfg.DrainTimeout = 10 * time.Second
+	cfg.MetricsAddr = "127.0.0.1:0" // a free port: the demo never collides with anything
+	d, err := daemon.New(cfg, s.AWSConfig(), slog.New(handler))
 	if err != nil {
 		return nil, nil, fmt.Errorf("start the worker: %w", err)
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -10,9 +8,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/pcsync/pcsync/partnercentral/pcsim"
 )
@@ -36,23 +31,11 @@ func TestReliabilityCrashAndRestart(t *testing.T) {
 	e := newE2E(t, pcsim.Options{WriteRPS: 800, WriteBurst: 800, ReadRPS: 800, ReadBurst: 800})
 	// A short visibility timeout, so that what a killed worker held comes
 	// back within the test.
-	if _, err := e.stack.SQS.SetQueueAttributes(context.Background(), &sqs.SetQueueAttributesInput{
-		QueueUrl: aws.String(e.stack.QueueURL), Attributes: map[string]string{"VisibilityTimeout": "4"}}); err != nil {
-		t.Fatal(err)
-	}
+	e.setVisibility(4)
 	bin := buildWorker(t)
 	ids := e.addEngagements("m", 500, 5)
-	base := time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
-	var bodies []string
-	for _, id := range ids {
-		for c := 1; c <= 5; c++ {
-			for v := 1; v <= 4; v++ {
-				bodies = append(bodies, e.body(job{eng: id, ctx: fmt.Sprint(c), title: fmt.Sprintf("v%d", v), source: base.Add(time.Duration(v) * time.Minute)}))
-			}
-		}
-	}
-	rng := rand.New(rand.NewPCG(3, 4))
-	rng.Shuffle(len(bodies), func(i, j int) { bodies[i], bodies[j] = bodies[j], bodies[i] })
+	bodies := e.versionsFor(ids, 5, 4, 3)
+	rng := rand.New(rand.NewPCG(5, 6)) // where the kills fall
 	e.enqueue(bodies...)
 
 	env := os.Environ()
@@ -91,13 +74,7 @@ func TestReliabilityCrashAndRestart(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("final worker: %v\n%s", err, logs.String())
 	}
-	for _, id := range ids {
-		for c := 1; c <= 5; c++ {
-			if got, _ := e.title(id, fmt.Sprint(c)); got != "v4" {
-				t.Fatalf("%s/%d: got %q, want the newest version v4 after %d kills", id, c, got, kills)
-			}
-		}
-	}
+	e.wantTitles(ids, 5, "v4")
 	if rest := e.drain(e.stack.QueueURL); len(rest) != 0 {
 		t.Errorf("queue: %d messages left, want none", len(rest))
 	}

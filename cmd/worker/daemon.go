@@ -40,7 +40,7 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs.StringVar(&c.dlqURL, "dlq-url", "", "URL of the dead-letter queue; default: the queue's RedrivePolicy target")
 	fs.IntVar(&c.workers, "workers", 16, "engagements worked on at once")
 	fs.IntVar(&c.maxHeld, "max-held", 0, "most messages held at once (received, not finished); 0: 2 x workers + 10 per poller")
-	fs.IntVar(&c.maxBatch, "max-batch", 10, "most waiting jobs of one engagement handled together (coalescing)")
+	fs.IntVar(&c.maxBatch, "max-batch", daemon.DefaultMaxBatch, "most waiting jobs of one engagement handled together (coalescing)")
 	fs.Float64Var(&c.writeRPS, "write-rps", 1, "ceiling of UpdateEngagementContext calls per second for this process (the account's write quota, or this replica's share)")
 	fs.Float64Var(&c.readRPS, "read-rps", 10, "ceiling of GetEngagement calls per second for this process")
 	fs.IntVar(&c.writeBudget, "write-budget", 10000, "UpdateEngagementContext calls allowed per rolling 24 h for this process; 0: no budget")

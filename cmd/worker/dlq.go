@@ -18,6 +18,22 @@ import (
 	"github.com/pcsync/pcsync/queue"
 )
 
+// openDLQ makes the SQS client of a DLQ tool and finds the dead-letter
+// queue; a queue it cannot find is a usage error, reported on stderr.
+func openDLQ(ctx context.Context, cmd, queueURL, dlqURL string, stderr io.Writer) (*sqs.Client, string, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("load AWS configuration: %w", err)
+	}
+	client := sqs.NewFromConfig(awsCfg)
+	url, err := dlqTarget(ctx, client, queueURL, dlqURL)
+	if err != nil {
+		fmt.Fprintf(stderr, "worker %s: %v\n", cmd, err)
+		return nil, "", exitError{exitUsage}
+	}
+	return client, url, nil
+}
+
 // dlqTarget resolves the dead-letter queue from -dlq-url or the job queue's
 // RedrivePolicy.
 func dlqTarget(ctx context.Context, client queue.DLQClient, queueURL, dlqURL string) (string, error) {
@@ -28,14 +44,6 @@ func dlqTarget(ctx context.Context, client queue.DLQClient, queueURL, dlqURL str
 		return "", fmt.Errorf("name the dead-letter queue (-dlq-url, PCSYNC_DLQ_URL) or the job queue whose RedrivePolicy names it (-queue-url, PCSYNC_QUEUE_URL)")
 	}
 	return queue.DeadLetterQueueURL(ctx, client, queueURL)
-}
-
-func newSQSClient(ctx context.Context) (*sqs.Client, error) {
-	awsCfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	return sqs.NewFromConfig(awsCfg), nil
 }
 
 const dlqUsage = `Usage: worker dlq [-dlq-url URL | -queue-url URL] [-format table|json] [-max N]
@@ -66,14 +74,9 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 		fmt.Fprintf(stderr, "worker dlq: -format must be table or json, got %q\n", *format)
 		return exitError{exitUsage}
 	}
-	client, err := newSQSClient(ctx)
+	client, url, err := openDLQ(ctx, "dlq", *queueURL, *dlqURL, stderr)
 	if err != nil {
 		return err
-	}
-	url, err := dlqTarget(ctx, client, *queueURL, *dlqURL)
-	if err != nil {
-		fmt.Fprintln(stderr, "worker dlq:", err)
-		return exitError{exitUsage}
 	}
 	msgs, err := queue.Browse(ctx, client, url, *max)
 	if *format == "json" {
@@ -211,14 +214,9 @@ func runRedrive(ctx context.Context, args []string, getenv func(string) string, 
 			return exitError{exitUsage}
 		}
 	}
-	client, err := newSQSClient(ctx)
+	client, url, err := openDLQ(ctx, "redrive", *queueURL, *dlqURL, stderr)
 	if err != nil {
 		return err
-	}
-	url, err := dlqTarget(ctx, client, *queueURL, *dlqURL)
-	if err != nil {
-		fmt.Fprintln(stderr, "worker redrive:", err)
-		return exitError{exitUsage}
 	}
 	verb := "moved"
 	if *dryRun {

@@ -119,6 +119,57 @@ func (e *e2e) body(j job) string {
 	return string(b)
 }
 
+// jobsFor is one job per context ("1".."contexts") of every engagement,
+// carrying the engagement's timestamp as an upstream that knows it would.
+func (e *e2e) jobsFor(ids []string, contexts int, title string) []string {
+	var bodies []string
+	for _, id := range ids {
+		for c := 1; c <= contexts; c++ {
+			bodies = append(bodies, e.body(job{eng: id, ctx: fmt.Sprint(c), title: title, withTimestamp: true}))
+		}
+	}
+	return bodies
+}
+
+// versionsFor is versions jobs per context of every engagement, titled
+// v1..vN with SourceUpdatedAt a minute apart, shuffled by seed.
+func (e *e2e) versionsFor(ids []string, contexts, versions int, seed uint64) []string {
+	base := time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
+	var bodies []string
+	for _, id := range ids {
+		for c := 1; c <= contexts; c++ {
+			for v := 1; v <= versions; v++ {
+				bodies = append(bodies, e.body(job{eng: id, ctx: fmt.Sprint(c), title: fmt.Sprintf("v%d", v), source: base.Add(time.Duration(v) * time.Minute)}))
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	rng.Shuffle(len(bodies), func(i, j int) { bodies[i], bodies[j] = bodies[j], bodies[i] })
+	return bodies
+}
+
+// wantTitles fails the test for every context not holding want.
+func (e *e2e) wantTitles(ids []string, contexts int, want string) {
+	e.t.Helper()
+	for _, id := range ids {
+		for c := 1; c <= contexts; c++ {
+			if got, _ := e.title(id, fmt.Sprint(c)); got != want {
+				e.t.Errorf("%s/%d: got %q, want %q", id, c, got, want)
+			}
+		}
+	}
+}
+
+// setVisibility shortens the queue's visibility timeout, so that what a
+// killed or cut-off worker held comes back within a test.
+func (e *e2e) setVisibility(seconds int) {
+	e.t.Helper()
+	if _, err := e.stack.SQS.SetQueueAttributes(context.Background(), &sqs.SetQueueAttributesInput{
+		QueueUrl: aws.String(e.stack.QueueURL), Attributes: map[string]string{"VisibilityTimeout": fmt.Sprint(seconds)}}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func (e *e2e) enqueue(bodies ...string) {
 	e.t.Helper()
 	p := queue.NewProducer(e.stack.SQS, e.stack.QueueURL, queue.ProducerConfig{})
@@ -286,12 +337,7 @@ func TestE2EFindsQuotaBelowConfiguredRate(t *testing.T) {
 	const quota = 40
 	e := newE2E(t, pcsim.Options{WriteRPS: quota, WriteBurst: quota, ReadRPS: 100, ReadBurst: 100})
 	ids := e.addEngagements("c", 200, 5)
-	var bodies []string
-	for _, id := range ids {
-		for c := 1; c <= 5; c++ {
-			bodies = append(bodies, e.body(job{eng: id, ctx: fmt.Sprint(c), title: "v1", withTimestamp: true}))
-		}
-	}
+	bodies := e.jobsFor(ids, 5, "v1")
 	e.enqueue(bodies...)
 	// Sample the simulator's accepted writes once a second.
 	ctx, stop := context.WithCancel(context.Background())
@@ -330,13 +376,7 @@ func TestE2EFindsQuotaBelowConfiguredRate(t *testing.T) {
 	}
 	t.Logf("rate ceiling %d/s against a %d/s quota: %d writes, %d throttled (%.2f %%), settled throughput %.3f of the quota over %d s",
 		3*quota, quota, writes, w["429"], 100*throttled, settled, n)
-	for _, id := range ids {
-		for c := 1; c <= 5; c++ {
-			if got, _ := e.title(id, fmt.Sprint(c)); got != "v1" {
-				t.Fatalf("%s/%d: got title %q, want v1", id, c, got)
-			}
-		}
-	}
+	e.wantTitles(ids, 5, "v1")
 	if throttled > 0.05 {
 		t.Errorf("throttled share of writes: got %.2f %%, want <= 5 %%", 100*throttled)
 	}
@@ -348,17 +388,7 @@ func TestE2EFindsQuotaBelowConfiguredRate(t *testing.T) {
 func TestE2ENewestVersionWinsOutOfOrder(t *testing.T) {
 	e := newE2E(t, pcsim.Options{WriteRPS: 100, WriteBurst: 100, ReadRPS: 100, ReadBurst: 100})
 	ids := e.addEngagements("d", 25, 2)
-	base := time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
-	var bodies []string
-	for _, id := range ids {
-		for c := 1; c <= 2; c++ {
-			for v := 1; v <= 4; v++ {
-				bodies = append(bodies, e.body(job{eng: id, ctx: fmt.Sprint(c), title: fmt.Sprintf("v%d", v), source: base.Add(time.Duration(v) * time.Minute)}))
-			}
-		}
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	rng.Shuffle(len(bodies), func(i, j int) { bodies[i], bodies[j] = bodies[j], bodies[i] })
+	bodies := e.versionsFor(ids, 2, 4, 1)
 	// Spread over many receive batches: a few at a time, with the worker
 	// already running.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -378,13 +408,7 @@ func TestE2ENewestVersionWinsOutOfOrder(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("worker: %v\n%s", err, logs)
 	}
-	for _, id := range ids {
-		for c := 1; c <= 2; c++ {
-			if got, _ := e.title(id, fmt.Sprint(c)); got != "v4" {
-				t.Errorf("%s/%d: got %q, want the newest version v4", id, c, got)
-			}
-		}
-	}
+	e.wantTitles(ids, 2, "v4")
 	writes, _ := e.calls("UpdateEngagementContext")
 	t.Logf("200 versions of 50 contexts, shuffled: %d writes (%.2f per message)", writes, float64(writes)/200)
 }
@@ -392,12 +416,7 @@ func TestE2ENewestVersionWinsOutOfOrder(t *testing.T) {
 func TestE2ELostResponsesAreNotWrittenTwice(t *testing.T) {
 	e := newE2E(t, pcsim.Options{WriteRPS: 100, WriteBurst: 100, ReadRPS: 100, ReadBurst: 100, Faults: pcsim.Faults{LostResponse: 0.3}})
 	ids := e.addEngagements("e", 50, 2)
-	var bodies []string
-	for _, id := range ids {
-		for c := 1; c <= 2; c++ {
-			bodies = append(bodies, e.body(job{eng: id, ctx: fmt.Sprint(c), title: "v1", withTimestamp: true}))
-		}
-	}
+	bodies := e.jobsFor(ids, 2, "v1")
 	e.enqueue(bodies...)
 	if err, logs := e.runWorker(context.Background(), "-write-rps", "100", "-read-rps", "100"); err != nil {
 		t.Fatalf("worker: %v\n%s", err, logs)
@@ -541,12 +560,7 @@ func TestE2EAccessDeniedOpensCircuitAndResumes(t *testing.T) {
 func TestE2ESigtermDrainsWithoutLossOrDoubleWrite(t *testing.T) {
 	e := newE2E(t, pcsim.Options{WriteRPS: 20, WriteBurst: 20, ReadRPS: 100, ReadBurst: 100, Faults: pcsim.Faults{Latency: 50 * time.Millisecond}})
 	ids := e.addEngagements("h", 60, 5)
-	var bodies []string
-	for _, id := range ids {
-		for c := 1; c <= 5; c++ {
-			bodies = append(bodies, e.body(job{eng: id, ctx: fmt.Sprint(c), title: "v1", withTimestamp: true}))
-		}
-	}
+	bodies := e.jobsFor(ids, 5, "v1")
 	e.enqueue(bodies...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

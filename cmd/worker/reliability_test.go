@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/pcsync/pcsync/partnercentral/pcsim"
 	"github.com/pcsync/pcsync/partnercentral/types"
@@ -204,17 +203,9 @@ func TestReliabilityNoPersonalDataInLogsOrMetrics(t *testing.T) {
 func TestReliabilityFaults(t *testing.T) {
 	faults := pcsim.Faults{Error5xx: 0.10, Drop: 0.05, LostResponse: 0.05}
 	e := newE2E(t, pcsim.Options{WriteRPS: 200, WriteBurst: 200, ReadRPS: 400, ReadBurst: 400, Faults: faults})
-	if _, err := e.stack.SQS.SetQueueAttributes(context.Background(), &sqs.SetQueueAttributesInput{
-		QueueUrl: aws.String(e.stack.QueueURL), Attributes: map[string]string{"VisibilityTimeout": "4"}}); err != nil {
-		t.Fatal(err)
-	}
+	e.setVisibility(4)
 	ids := e.addEngagements("n", 120, 5)
-	var bodies []string
-	for _, id := range ids {
-		for c := 1; c <= 5; c++ {
-			bodies = append(bodies, e.body(job{eng: id, ctx: fmt.Sprint(c), title: "v1", withTimestamp: true}))
-		}
-	}
+	bodies := e.jobsFor(ids, 5, "v1")
 	e.enqueue(bodies...)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -243,13 +234,7 @@ func TestReliabilityFaults(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("worker: %v\n%s", err, logs)
 	}
-	for _, id := range ids {
-		for c := 1; c <= 5; c++ {
-			if got, _ := e.title(id, fmt.Sprint(c)); got != "v1" {
-				t.Errorf("%s/%d: got %q, want v1 applied despite the faults", id, c, got)
-			}
-		}
-	}
+	e.wantTitles(ids, 5, "v1")
 	if dl := e.drain(e.stack.DLQURL); len(dl) != 0 {
 		t.Errorf("DLQ: got %d messages, want none (every fault here is transient)", len(dl))
 	}

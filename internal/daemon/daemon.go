@@ -30,6 +30,11 @@ import (
 	"github.com/pcsync/pcsync/updater"
 )
 
+// DefaultMaxBatch is how many waiting jobs of one engagement a worker takes
+// together, so that versions of a context coalesce. The queue's own default
+// (1) would turn coalescing off for every caller that forgot to set it.
+const DefaultMaxBatch = 10
+
 // Config is what a worker is told. Zero values take the defaults of the
 // packages underneath; QueueURL, WriteRPS and ReadRPS are required.
 type Config struct {
@@ -37,7 +42,7 @@ type Config struct {
 	DLQURL       string // "": the queue's RedrivePolicy target
 	Workers      int
 	MaxHeld      int
-	MaxBatch     int
+	MaxBatch     int     // waiting jobs of one engagement handled together; 0: DefaultMaxBatch
 	WriteRPS     float64 // ceiling of UpdateEngagementContext calls per second
 	ReadRPS      float64 // ceiling of GetEngagement calls per second
 	WriteBudget  int     // writes per rolling 24 h; 0: none
@@ -70,6 +75,9 @@ type Daemon struct {
 // endpoints); the listener for MetricsAddr is opened here, so a bad address
 // fails at once.
 func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)

@@ -21,11 +21,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/sivchari/kumo"
 
+	"github.com/pcsync/pcsync/internal/daemon"
 	"github.com/pcsync/pcsync/partnercentral/pcsim"
 	"github.com/pcsync/pcsync/partnercentral/types"
 )
@@ -133,11 +135,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	s.PCURL = s.Sim.URL
 
-	s.SQS = sqs.New(sqs.Options{
-		Region:       Region,
-		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
-		BaseEndpoint: aws.String(s.SQSURL),
-	})
+	s.SQS = sqs.NewFromConfig(s.AWSConfig(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(s.SQSURL) })
 	if err := s.createQueues(ctx, o); err != nil {
 		s.Close()
 		return nil, err
@@ -194,6 +192,29 @@ func (s *Stack) createQueues(ctx context.Context, o Options) error {
 	}
 	s.QueueURL = aws.ToString(q.QueueUrl)
 	return nil
+}
+
+// AWSConfig is an SDK configuration for the stack's credentials and
+// region, built by hand rather than by config.LoadDefaultConfig: the
+// user's own AWS profile and environment must not matter to a local run.
+// Endpoints are not in it; WorkerConfig and the SQS client set them.
+func (s *Stack) AWSConfig() aws.Config {
+	return aws.Config{
+		Region:      Region,
+		Credentials: credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
+		HTTPClient:  awshttp.NewBuildableClient(),
+	}
+}
+
+// WorkerConfig is a worker configuration pointed at the stack: its queues
+// and both endpoints. The caller sets the rest (workers, rates, ...).
+func (s *Stack) WorkerConfig() daemon.Config {
+	return daemon.Config{
+		QueueURL:               s.QueueURL,
+		DLQURL:                 s.DLQURL,
+		SQSEndpoint:            s.SQSURL,
+		PartnerCentralEndpoint: s.PCURL,
+	}
 }
 
 // Env is what a worker needs to talk to the stack, as environment
