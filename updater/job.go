@@ -83,11 +83,38 @@ func (d *Decoder) Decode(body []byte) (*Job, error) {
 	if len(violations) > 0 {
 		return nil, &InvalidJobError{Violations: violations}
 	}
-	job := &Job{}
-	if err := json.Unmarshal(body, &job.Input); err != nil {
+	// The checks above leave exactly one known payload member and no
+	// unknown or duplicate keys, so one pass into fixed fields reads the
+	// job: cheaper than the request's general UnmarshalJSON, which
+	// decodes the union in three passes.
+	var wire struct {
+		Catalog                  *string
+		EngagementIdentifier     *string
+		ContextIdentifier        *string
+		EngagementLastModifiedAt *string
+		Type                     types.EngagementContextType
+		Payload                  struct {
+			CustomerProject *types.CustomerProjectsContext
+			Lead            *types.UpdateLeadContext
+		}
+	}
+	if err := json.Unmarshal(body, &wire); err != nil {
 		// The checks above accept only bodies that unmarshal; reaching
 		// this is a bug in them, reported rather than hidden.
 		return nil, invalid("", types.ValidationExceptionErrorCodeInvalidValue, "cannot decode the checked body: %v", err)
+	}
+	job := &Job{Input: partnercentral.UpdateEngagementContextInput{
+		Catalog:                  wire.Catalog,
+		EngagementIdentifier:     wire.EngagementIdentifier,
+		ContextIdentifier:        wire.ContextIdentifier,
+		EngagementLastModifiedAt: wire.EngagementLastModifiedAt,
+		Type:                     wire.Type,
+	}}
+	switch {
+	case wire.Payload.CustomerProject != nil:
+		job.Input.Payload = &types.UpdateEngagementContextPayloadMemberCustomerProject{Value: *wire.Payload.CustomerProject}
+	case wire.Payload.Lead != nil:
+		job.Input.Payload = &types.UpdateEngagementContextPayloadMemberLead{Value: *wire.Payload.Lead}
 	}
 	if s, ok := doc.(map[string]any)["SourceUpdatedAt"].(string); ok {
 		job.SourceUpdatedAt, _ = time.Parse(time.RFC3339Nano, s)
