@@ -47,6 +47,9 @@ type options struct {
 	scale float64
 	// charts turns the PNGs on.
 	charts bool
+	// profile, if set, is a directory for the CPU and heap profiles of
+	// the CPU scenarios (consumer-only, worker-cpu).
+	profile string
 }
 
 // figure is one measured number.
@@ -115,6 +118,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.results, "results", filepath.Join("bench", "results"), "directory for latest.json and the charts")
 	fs.Float64Var(&o.scale, "scale", 1, "multiplies every scenario's sizes (smoke runs: 0.05)")
 	fs.BoolVar(&o.charts, "charts", true, "write a PNG chart per rate scenario")
+	fs.StringVar(&o.profile, "profile", "", "write CPU and heap profiles of consumer-only and worker-cpu into this directory (the figures then include the profiler's cost)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -129,8 +133,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		todo = todo[i : i+1]
 	}
-	if err := os.MkdirAll(o.results, 0o755); err != nil {
-		return err
+	for _, dir := range []string{o.results, o.profile} {
+		if dir == "" {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
 	}
 	tmp, err := os.MkdirTemp("", "pcsync-bench-")
 	if err != nil {
