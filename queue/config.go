@@ -72,7 +72,11 @@ type Config struct {
 	// comes back. Default 5 min.
 	KeepDelay time.Duration
 	// ExitWhenIdle, when set, makes Run return nil once nothing was received
-	// and nothing was held for that long (batch runs). Default 0: never.
+	// and nothing was held for that long and SQS counts no message on the
+	// queue; or, while it still counts some (in flight after a lost
+	// receive response, held by another consumer, delayed), once the quiet
+	// has lasted ExitWhenIdle + VisibilityTimeout + WaitTime (batch runs).
+	// Default 0: never.
 	ExitWhenIdle time.Duration
 
 	// Gate, when set, is consulted before every receive.

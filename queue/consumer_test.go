@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
 // cpuTime is the CPU time (user + system) used by this process so far.
@@ -329,6 +331,82 @@ func testConsumerExitWhenIdle(t *testing.T, endpoint string) {
 	}
 	if v, f := depth(t, client, url); v != 0 || f != 0 {
 		t.Errorf("queue after the run: got %d visible and %d in flight, want 0 and 0", v, f)
+	}
+}
+
+// testConsumerExitWhenIdleLostReceive: messages a lost ReceiveMessage
+// response left in flight (here: received by another client, as a
+// response that never arrived) are not left behind by a batch run: it
+// waits for SQS's count to reach zero, and they reappear and are handled.
+func testConsumerExitWhenIdleLostReceive(t *testing.T, endpoint string) {
+	client := newClient(endpoint, nil)
+	url := createQueue(t, client, queueName(t, ""), nil)
+	bodies := make([]string, 20)
+	for i := range bodies {
+		bodies[i] = fmt.Sprintf("k%d:x", i)
+	}
+	sendBodies(t, client, url, bodies, nil)
+	lost, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+		QueueUrl: &url, MaxNumberOfMessages: 3, VisibilityTimeout: 2,
+	})
+	if err != nil || len(lost.Messages) == 0 {
+		t.Fatalf("receive the messages of the lost response: got %v messages, %v", lost, err)
+	}
+	rec := newRecorder()
+	log, _ := newLogger(t)
+	c, err := NewConsumer(client, Config{
+		QueueURL: url, Workers: 4, WaitTime: time.Second, VisibilityTimeout: 2 * time.Second, ExitWhenIdle: 300 * time.Millisecond,
+		Observer: rec, Logger: log,
+	}, handlerFuncs{handle: func(_ context.Context, batch []*Message) []Outcome { return ackAll(batch) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startConsumer(t, c)
+	if err := r.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("Run: got %v, want nil", err)
+	}
+	if got := rec.acked.Load(); got != 20 {
+		t.Errorf("acked: got %d, want all 20 (%d were hidden by the lost receive)", got, len(lost.Messages))
+	}
+	if v, f := depth(t, client, url); v != 0 || f != 0 {
+		t.Errorf("queue after the run: got %d visible and %d in flight, want 0 and 0", v, f)
+	}
+}
+
+// testConsumerExitWhenIdleBounded: messages someone else holds for long do
+// not keep a batch run alive: it exits one visibility timeout and one long
+// poll after going idle, says so, and leaves them on the queue.
+func testConsumerExitWhenIdleBounded(t *testing.T, endpoint string) {
+	client := newClient(endpoint, nil)
+	url := createQueue(t, client, queueName(t, ""), nil)
+	sendBodies(t, client, url, []string{"a:x", "b:x", "c:x"}, nil)
+	held, err := client.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+		QueueUrl: &url, MaxNumberOfMessages: 2, VisibilityTimeout: 600,
+	})
+	if err != nil || len(held.Messages) == 0 {
+		t.Fatalf("hold messages elsewhere: got %v messages, %v", held, err)
+	}
+	rec := newRecorder()
+	log, logs := newLogger(t)
+	c, err := NewConsumer(client, Config{
+		QueueURL: url, Workers: 2, WaitTime: time.Second, VisibilityTimeout: time.Second, ExitWhenIdle: 300 * time.Millisecond,
+		Observer: rec, Logger: log,
+	}, handlerFuncs{handle: func(_ context.Context, batch []*Message) []Outcome { return ackAll(batch) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startConsumer(t, c)
+	if err := r.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("Run: got %v, want nil", err)
+	}
+	if got, want := rec.acked.Load(), int64(3-len(held.Messages)); got != want {
+		t.Errorf("acked: got %d, want %d", got, want)
+	}
+	if logs.count("queue idle here, but SQS still counts messages; leaving them for the next run") != 1 {
+		t.Errorf("no warning that messages were left on the queue")
+	}
+	if _, f := depth(t, client, url); f != len(held.Messages) {
+		t.Errorf("in flight after the run: got %d, want the %d held elsewhere", f, len(held.Messages))
 	}
 }
 

@@ -449,6 +449,8 @@ func TestKumo(t *testing.T) {
 			{"ConsumerShutdown", testConsumerShutdown},
 			{"ConsumerGate", testConsumerGate},
 			{"ConsumerExitWhenIdle", testConsumerExitWhenIdle},
+			{"ConsumerExitWhenIdleLostReceive", testConsumerExitWhenIdleLostReceive},
+			{"ConsumerExitWhenIdleBounded", testConsumerExitWhenIdleBounded},
 			{"ConsumerHandlerFaults", testConsumerHandlerFaults},
 			{"ConsumerFIFORetryReleasesLane", testConsumerFIFORetryReleasesLane},
 			{"ProducerBatching", testProducerBatching},

@@ -50,7 +50,7 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or text")
 	fs.StringVar(&c.stateFile, "state-file", "", "file that keeps, across restarts, the newest version written to each context, so a restarted worker never writes an older one over it (standard queues); empty: memory only")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on -metrics-addr (for diagnosis; keep the address private)")
-	fs.DurationVar(&c.exitWhenIdle, "exit-when-idle", 0, "exit once the queue was empty and nothing was held for this long (batch runs); 0: run until stopped")
+	fs.DurationVar(&c.exitWhenIdle, "exit-when-idle", 0, "exit once nothing was received or held for this long and SQS counts no message left, or one visibility timeout and one long poll later (batch runs); 0: run until stopped")
 	return fs
 }
 
