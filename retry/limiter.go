@@ -36,6 +36,19 @@ type LimiterConfig struct {
 // throttle). From there it creeps upwards very slowly, so that a raised
 // quota is found at the cost of a throttle every few thousand calls.
 //
+// A service with a large burst allowance fools that search: a rate a few
+// percent over the quota goes many windows unthrottled while the burst
+// drains, and the search saws just above the quota, throttled every few
+// seconds. So the limiter also measures the quota from what the service
+// accepts: its bucket is empty at every throttle, so between two throttles
+// it accepted exactly the quota times the time between them (as long as
+// the rate stayed above the quota and the limiter busy, so the bucket
+// never filled). Once such a span is long enough, and the first throttle
+// showed a burst too large for windows to be trusted, the limiter settles
+// on the measure, and each later throttle lengthens the span and refines
+// it. Throttles that come faster than the measure allows mean the quota
+// fell, and the search starts over.
+//
 // Calls are let through one at a time, first come first served, each
 // spaced from the last by the rate in force when it leaves; a cut takes
 // effect for the very next call, not after a queue of turns handed out at
@@ -63,6 +76,29 @@ type Limiter struct {
 	throttles     int // throttles since the last change
 	lastThrottle  time.Time
 	sinceThrottle int // accepted calls since the last throttle
+
+	// The span estimate. The service's token bucket is empty whenever it
+	// throttles, so between two throttles it accepted exactly what it
+	// refilled: the quota times the time between them, less whatever
+	// overflowed a full bucket (only while the limiter was below the quota
+	// or idle). The calls accepted over a span of throttles, divided by its
+	// length, measure the quota, the more precisely the longer the span:
+	// the limiter settles there instead of sawing around it.
+	spanStart    time.Time // the throttle that opened the span; zero: none
+	spanAccepted int       // calls accepted since spanStart, at any rate
+	spanMinRate  float64   // the lowest rate since spanStart
+	// The burst the service allows, from the first throttle of a busy
+	// spell: it accepted burstCalls in burstTime, its bucket's fill plus
+	// the quota's refill. A small burst makes a short clean window proof
+	// of a safe rate; a large one hides an excess for many calls.
+	busySince, burstAt time.Time
+	busyAccepted       int
+	burstCalls         int
+	burstTime          time.Duration
+	burstKnown         bool
+	measured           bool      // the rate was last set from a span measure
+	measuredCalls      int       // accepted calls of that span
+	slackAt            time.Time // the last time a caller found the limiter idle
 }
 
 type waiter struct {
@@ -92,6 +128,12 @@ func (l *Limiter) Wait(ctx context.Context) (sentAt time.Time, waited time.Durat
 	start := time.Now()
 	l.mu.Lock()
 	if len(l.queue) == 0 && !start.Before(l.lastRelease.Add(l.interval())) {
+		if start.After(l.lastRelease.Add(2 * l.interval())) {
+			// Demand fell below the rate: the service's bucket refills,
+			// and a span across this moment says nothing of the quota.
+			l.slackAt = start
+			l.busySince, l.busyAccepted, l.burstKnown = start, 0, false
+		}
 		l.lastRelease = start
 		l.mu.Unlock()
 		return start, 0, nil
@@ -167,11 +209,38 @@ func (l *Limiter) pace() {
 func (l *Limiter) Done(sentAt time.Time, throttled bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := time.Now()
+	if l.busySince.IsZero() {
+		l.busySince = sentAt
+	}
+	if !throttled {
+		l.spanAccepted++
+		l.sinceThrottle++
+		l.busyAccepted++
+	} else if !l.burstKnown {
+		l.burstKnown = true
+		l.burstCalls, l.burstTime = l.busyAccepted, now.Sub(l.busySince)
+		if l.lower == 0 || l.upper == 0 {
+			// The first throttle of a busy spell, with nothing known: the
+			// service's bucket is empty from here on, so the share it
+			// accepts from now on is the quota's share of the rate; the
+			// calls before, served from the full bucket, would inflate it.
+			l.throttles, l.lastThrottle, l.sinceThrottle = 0, now, 0
+			l.upper, l.lower = l.rate, 0
+			l.changedAt, l.windowStart, l.accepted = now, now, 0
+			return
+		}
+	}
+	if throttled {
+		if q, ok := l.span(now); ok {
+			l.settle(now, q)
+			return
+		}
+	}
 	if sentAt.Before(l.changedAt) {
 		// Sent at an older pace; it says nothing about the current one.
 		return
 	}
-	now := time.Now()
 	if throttled {
 		l.throttled(now)
 		return
@@ -179,6 +248,12 @@ func (l *Limiter) Done(sentAt time.Time, throttled bool) {
 	l.accepted++
 	if l.windowStart.IsZero() {
 		l.windowStart = sentAt
+	}
+	if l.measured {
+		// The measure is good to one call in measuredCalls, either way:
+		// creep across that much over the next measuredCalls calls. Past
+		// the quota, the next throttle measures a longer span.
+		l.set(min(l.rate*(1+1/float64(10*l.measuredCalls*l.measuredCalls)), l.upper, l.cfg.Ceiling))
 	}
 	if l.accepted < windowCalls {
 		if l.upper > 0 && l.rate >= l.upper*(1-margin) {
@@ -194,6 +269,10 @@ func (l *Limiter) Done(sentAt time.Time, throttled bool) {
 		l.upper = 0
 	}
 	switch {
+	case l.measured && l.upper > 0:
+		// Settled on a measure: with a large burst a clean window proves
+		// nothing; the span's next throttle refines the measure instead.
+		l.windowStart, l.accepted = now, 0
 	case l.upper == 0:
 		// No throttle seen at or below this rate: the quota may be higher
 		// still; double, as TCP's slow start does.
@@ -208,6 +287,7 @@ func (l *Limiter) Done(sentAt time.Time, throttled bool) {
 
 // throttled answers a throttle of a call sent at the current rate.
 func (l *Limiter) throttled(now time.Time) {
+	l.measured = false
 	l.throttles++
 	l.lastThrottle, l.sinceThrottle = now, 0
 	l.upper = l.rate
@@ -230,6 +310,56 @@ func (l *Limiter) throttled(now time.Time) {
 		next = l.rate * float64(l.accepted+1) / float64(l.accepted+l.throttles+1) * (1 - margin)
 	}
 	l.change(now, next)
+}
+
+// span closes a span of throttles at a throttle now and returns the quota
+// it measures. A span counts only while the limiter was busy and its rate
+// stayed at or above the measure: then the service's bucket, empty at the
+// first throttle, did not fill up in between, and the measure is exact to
+// one call. Anything else starts a new span here.
+func (l *Limiter) span(now time.Time) (float64, bool) {
+	if l.measured && l.sinceThrottle < spanCalls {
+		// Throttled again within a few calls of a rate set from a
+		// measure: the quota fell. What was safe is no longer; the search
+		// measures afresh, and so does a span from the last throttle.
+		l.lower = 0
+		l.spanStart, l.spanAccepted, l.spanMinRate = l.lastThrottle, l.sinceThrottle, l.rate
+		return 0, false
+	}
+	if l.spanStart.IsZero() || !l.slackAt.Before(l.spanStart) {
+		l.spanStart, l.spanAccepted, l.spanMinRate = now, 0, l.rate
+		return 0, false
+	}
+	if l.spanAccepted < spanCalls {
+		return 0, false
+	}
+	q := float64(l.spanAccepted) / now.Sub(l.spanStart).Seconds()
+	if l.spanMinRate < q {
+		// Below the measure for a while: the bucket may have filled.
+		l.spanStart, l.spanAccepted, l.spanMinRate = now, 0, l.rate
+		return 0, false
+	}
+	if float64(l.burstCalls)-q*l.burstTime.Seconds() < windowCalls {
+		// A small burst: clean windows tell a safe rate, and the search
+		// needs no measure (whose span may have filled a small bucket).
+		return 0, false
+	}
+	return q, true
+}
+
+// settle moves to a measured quota q, where a long span keeps running: a
+// rate at q throttles again only as far as q falls short of the quota,
+// and each throttle makes the span longer and the measure finer. The
+// search above q is bounded by the measure's precision (one call over the
+// span), so the rate does not climb back to where a large burst allowance
+// hid its excess.
+func (l *Limiter) settle(now time.Time, q float64) {
+	hi := q * float64(l.spanAccepted+1) / float64(l.spanAccepted)
+	l.throttles++
+	l.lastThrottle, l.sinceThrottle = now, 0
+	l.lower, l.upper = q*(1-margin), hi
+	l.change(now, q)
+	l.measured, l.measuredCalls = true, l.spanAccepted
 }
 
 // probe lets the rate creep past the lowest throttled rate, so that a
@@ -261,6 +391,9 @@ const (
 	windowTime = 10 * time.Second
 	// windowCalls accepted calls in a row at one rate make it safe.
 	windowCalls = 10
+	// spanCalls accepted calls between two throttles make a span measure
+	// of the quota, good to one call in spanCalls.
+	spanCalls = 20
 	// margin is how far below the lowest throttled rate the limiter
 	// settles: room for the network's jitter, little enough to leave no
 	// more than half a percent of the quota unused.
@@ -272,6 +405,7 @@ func (l *Limiter) set(r float64) {
 		return
 	}
 	l.rate = r
+	l.spanMinRate = min(l.spanMinRate, r)
 	if l.cfg.OnChange != nil {
 		l.cfg.OnChange(r)
 	}

@@ -28,6 +28,10 @@ type quotaRun struct {
 	// measureFrom, if set, is where "steady" use is measured from,
 	// instead of the second half of the run.
 	measureFrom time.Duration
+	// At lowerAt, if set, the service's quota drops to loweredTo
+	// (quota and steady use are then measured against it).
+	lowerAt   time.Duration
+	loweredTo float64
 }
 
 type quotaResult struct {
@@ -52,6 +56,7 @@ func (q quotaRun) run(t *testing.T) quotaResult {
 			acceptedFirst10     int
 			acceptedSecondHalf  int
 			waits               []time.Duration
+			lowerOnce           sync.Once
 		)
 		var wg sync.WaitGroup
 		for range q.workers {
@@ -65,6 +70,9 @@ func (q quotaRun) run(t *testing.T) quotaResult {
 					timer := time.NewTimer(q.rtt / 2)
 					<-timer.C
 					el := time.Since(start)
+					if q.lowerAt > 0 && el >= q.lowerAt {
+						lowerOnce.Do(func() { server.SetLimit(rate.Limit(q.loweredTo)) })
+					}
 					ok := !(el >= q.stormFrom && el < q.stormTo) && server.Allow()
 					timer.Reset(q.rtt / 2)
 					<-timer.C
@@ -89,8 +97,12 @@ func (q quotaRun) run(t *testing.T) quotaResult {
 		}
 		wg.Wait()
 		slices.Sort(waits)
+		quota := q.quota
+		if q.lowerAt > 0 {
+			quota = q.loweredTo
+		}
 		res = quotaResult{
-			steadyUse:   float64(acceptedSecondHalf) / (q.quota * (q.duration - q.steadyFrom()).Seconds()),
+			steadyUse:   float64(acceptedSecondHalf) / (quota * (q.duration - q.steadyFrom()).Seconds()),
 			first10sUse: float64(acceptedFirst10) / (q.quota * 10),
 			throttled:   float64(throttled) / float64(accepted+throttled),
 			p99Wait:     waits[len(waits)*99/100],
@@ -127,9 +139,15 @@ func TestLimiterFindsUnknownQuota(t *testing.T) {
 		{quota: 20, burst: 20, ceiling: 60, workers: 16, rtt: 20 * time.Millisecond, duration: 5 * time.Minute},
 		{quota: 1, burst: 1, ceiling: 3, workers: 16, rtt: 50 * time.Millisecond, duration: 30 * time.Minute},
 		{quota: 50, burst: 5, ceiling: 150, workers: 32, rtt: 10 * time.Millisecond, duration: 5 * time.Minute},
+		// The benchmark's quota-unknown scenario: a short run (800 calls),
+		// where the search at the start weighs: 1 % is 8 throttles. The
+		// window search alone, fooled by the burst into sawing just above
+		// the quota, gave 3.1 % here; the AWS SDK's adaptive retry mode
+		// 1.7 %, measured the same way.
+		{quota: 20, burst: 20, ceiling: 60, workers: 16, rtt: 5 * time.Millisecond, duration: 40 * time.Second, measureFrom: 5 * time.Second},
 	}
 	for _, q := range tests {
-		t.Run(fmt.Sprintf("quota %.0f burst %d ceiling %.0f", q.quota, q.burst, q.ceiling), func(t *testing.T) {
+		t.Run(fmt.Sprintf("quota %.0f burst %d ceiling %.0f for %v", q.quota, q.burst, q.ceiling, q.duration), func(t *testing.T) {
 			r := q.run(t)
 			t.Logf("steady use %.3f, first 10 s use %.3f, throttled %.2f %%, p99 limiter wait %v (bound %v), final rate %.2f/s",
 				r.steadyUse, r.first10sUse, 100*r.throttled, r.p99Wait, time.Duration(2*float64(q.workers)/q.quota*float64(time.Second)), r.finalRate)
@@ -149,6 +167,18 @@ func TestLimiterFindsUnknownQuota(t *testing.T) {
 				t.Errorf("quota use over the first 10 s: got %.3f, want >= 0.95", r.first10sUse)
 			}
 		})
+	}
+}
+
+func TestLimiterFollowsLoweredQuota(t *testing.T) {
+	// The quota is halved after the limiter has settled on a measure of
+	// it: the throttles that follow must bring it down within a minute.
+	q := quotaRun{quota: 20, burst: 20, ceiling: 60, workers: 16, rtt: 5 * time.Millisecond, duration: 4 * time.Minute,
+		lowerAt: 2 * time.Minute, loweredTo: 10, measureFrom: 3 * time.Minute}
+	r := q.run(t)
+	t.Logf("quota 20/s, then 10/s: use of the 10/s from a minute after the drop %.3f, throttled %.2f %% overall, final rate %.2f/s", r.steadyUse, 100*r.throttled, r.finalRate)
+	if r.steadyUse < 0.97 || r.steadyUse > 1.02 || r.finalRate > 10.5 {
+		t.Errorf("after the drop: got use %.3f and a final rate of %.2f/s, want use 0.97-1.02 at about 10/s", r.steadyUse, r.finalRate)
 	}
 }
 
