@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
@@ -362,23 +361,15 @@ func (c *Consumer) waitForStop(ctx context.Context) bool {
 // leftOnQueue is SQS's count of the queue's messages: visible, in flight
 // and delayed.
 func (c *Consumer) leftOnQueue(ctx context.Context) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	start := time.Now()
-	out, err := c.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: &c.cfg.QueueURL,
-		AttributeNames: []types.QueueAttributeName{
-			types.QueueAttributeNameApproximateNumberOfMessages,
-			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-			types.QueueAttributeNameApproximateNumberOfMessagesDelayed,
-		},
-	})
-	c.obs.SQSCall(OpGetQueueAttributes, errorCode(err), time.Since(start))
+	attrs, err := c.queueAttributes(ctx,
+		types.QueueAttributeNameApproximateNumberOfMessages,
+		types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+		types.QueueAttributeNameApproximateNumberOfMessagesDelayed)
 	if err != nil {
-		return 0, fmt.Errorf("read the depth of queue %s: %w", c.cfg.QueueURL, err)
+		return 0, err
 	}
 	n := 0
-	for _, v := range out.Attributes {
+	for _, v := range attrs {
 		k, err := strconv.Atoi(v)
 		if err != nil {
 			return 0, fmt.Errorf("queue %s: attribute value %q is not a count", c.cfg.QueueURL, v)

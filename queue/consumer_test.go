@@ -303,6 +303,24 @@ func testConsumerRetryAfter(t *testing.T, endpoint string) {
 	}
 }
 
+// runUntilIdle runs an acknowledge-all Consumer with cfg (its Observer and
+// Logger filled in here) until Run returns by itself, as a batch run with
+// ExitWhenIdle must; Run must return nil.
+func runUntilIdle(t *testing.T, client *sqs.Client, cfg Config) (*recorder, *logStore) {
+	t.Helper()
+	rec := newRecorder()
+	log, logs := newLogger(t)
+	cfg.Observer, cfg.Logger = rec, log
+	c, err := NewConsumer(client, cfg, handlerFuncs{handle: func(_ context.Context, batch []*Message) []Outcome { return ackAll(batch) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := startConsumer(t, c).wait(t, 30*time.Second); err != nil {
+		t.Fatalf("Run: got %v, want nil", err)
+	}
+	return rec, logs
+}
+
 // testConsumerExitWhenIdle: a batch run returns nil by itself once the
 // queue is drained.
 func testConsumerExitWhenIdle(t *testing.T, endpoint string) {
@@ -313,19 +331,7 @@ func testConsumerExitWhenIdle(t *testing.T, endpoint string) {
 		bodies[i] = fmt.Sprintf("k%d:x", i)
 	}
 	sendBodies(t, client, url, bodies, nil)
-	rec := newRecorder()
-	log, _ := newLogger(t)
-	c, err := NewConsumer(client, Config{
-		QueueURL: url, Workers: 4, WaitTime: time.Second, ExitWhenIdle: 500 * time.Millisecond,
-		Observer: rec, Logger: log,
-	}, handlerFuncs{handle: func(_ context.Context, batch []*Message) []Outcome { return ackAll(batch) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := startConsumer(t, c)
-	if err := r.wait(t, 20*time.Second); err != nil {
-		t.Fatalf("Run: got %v, want nil", err)
-	}
+	rec, _ := runUntilIdle(t, client, Config{QueueURL: url, Workers: 4, WaitTime: time.Second, ExitWhenIdle: 500 * time.Millisecond})
 	if got := rec.acked.Load(); got != 25 {
 		t.Errorf("acked: got %d, want 25", got)
 	}
@@ -352,19 +358,8 @@ func testConsumerExitWhenIdleLostReceive(t *testing.T, endpoint string) {
 	if err != nil || len(lost.Messages) == 0 {
 		t.Fatalf("receive the messages of the lost response: got %v messages, %v", lost, err)
 	}
-	rec := newRecorder()
-	log, _ := newLogger(t)
-	c, err := NewConsumer(client, Config{
-		QueueURL: url, Workers: 4, WaitTime: time.Second, VisibilityTimeout: 2 * time.Second, ExitWhenIdle: 300 * time.Millisecond,
-		Observer: rec, Logger: log,
-	}, handlerFuncs{handle: func(_ context.Context, batch []*Message) []Outcome { return ackAll(batch) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := startConsumer(t, c)
-	if err := r.wait(t, 30*time.Second); err != nil {
-		t.Fatalf("Run: got %v, want nil", err)
-	}
+	rec, _ := runUntilIdle(t, client, Config{QueueURL: url, Workers: 4, WaitTime: time.Second,
+		VisibilityTimeout: 2 * time.Second, ExitWhenIdle: 300 * time.Millisecond})
 	if got := rec.acked.Load(); got != 20 {
 		t.Errorf("acked: got %d, want all 20 (%d were hidden by the lost receive)", got, len(lost.Messages))
 	}
@@ -386,19 +381,8 @@ func testConsumerExitWhenIdleBounded(t *testing.T, endpoint string) {
 	if err != nil || len(held.Messages) == 0 {
 		t.Fatalf("hold messages elsewhere: got %v messages, %v", held, err)
 	}
-	rec := newRecorder()
-	log, logs := newLogger(t)
-	c, err := NewConsumer(client, Config{
-		QueueURL: url, Workers: 2, WaitTime: time.Second, VisibilityTimeout: time.Second, ExitWhenIdle: 300 * time.Millisecond,
-		Observer: rec, Logger: log,
-	}, handlerFuncs{handle: func(_ context.Context, batch []*Message) []Outcome { return ackAll(batch) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := startConsumer(t, c)
-	if err := r.wait(t, 30*time.Second); err != nil {
-		t.Fatalf("Run: got %v, want nil", err)
-	}
+	rec, logs := runUntilIdle(t, client, Config{QueueURL: url, Workers: 2, WaitTime: time.Second,
+		VisibilityTimeout: time.Second, ExitWhenIdle: 300 * time.Millisecond})
 	if got, want := rec.acked.Load(), int64(3-len(held.Messages)); got != want {
 		t.Errorf("acked: got %d, want %d", got, want)
 	}

@@ -32,27 +32,30 @@ const maxMessageAttributes = 10
 // errors, small next to the 1 MiB message limit.
 const maxReasonBytes = 4096
 
-// discover reads the queue's attributes: the visibility timeout unless it is
-// configured, and the dead-letter queue unless it is configured.
-func (c *Consumer) discover(ctx context.Context) error {
+// queueAttributes reads attributes of the job queue.
+func (c *Consumer) queueAttributes(ctx context.Context, names ...types.QueueAttributeName) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	start := time.Now()
-	out, err := c.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: &c.cfg.QueueURL,
-		AttributeNames: []types.QueueAttributeName{
-			types.QueueAttributeNameVisibilityTimeout,
-			types.QueueAttributeNameRedrivePolicy,
-		},
-	})
+	out, err := c.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &c.cfg.QueueURL, AttributeNames: names})
 	c.obs.SQSCall(OpGetQueueAttributes, errorCode(err), time.Since(start))
 	if err != nil {
-		return fmt.Errorf("read attributes of queue %s: %w", c.cfg.QueueURL, err)
+		return nil, fmt.Errorf("read attributes of queue %s: %w", c.cfg.QueueURL, err)
+	}
+	return out.Attributes, nil
+}
+
+// discover reads the queue's attributes: the visibility timeout unless it is
+// configured, and the dead-letter queue unless it is configured.
+func (c *Consumer) discover(ctx context.Context) error {
+	attrs, err := c.queueAttributes(ctx, types.QueueAttributeNameVisibilityTimeout, types.QueueAttributeNameRedrivePolicy)
+	if err != nil {
+		return err
 	}
 
 	c.vt = c.cfg.VisibilityTimeout
 	if c.vt == 0 {
-		v := out.Attributes[string(types.QueueAttributeNameVisibilityTimeout)]
+		v := attrs[string(types.QueueAttributeNameVisibilityTimeout)]
 		secs, err := strconv.Atoi(v)
 		if err != nil || secs < 1 {
 			return fmt.Errorf("%w: VisibilityTimeout is not set and the queue's VisibilityTimeout attribute is %q; set it between 1s and 12h",
@@ -65,7 +68,7 @@ func (c *Consumer) discover(ctx context.Context) error {
 	if c.dlqURL != "" {
 		return nil
 	}
-	policy := out.Attributes[string(types.QueueAttributeNameRedrivePolicy)]
+	policy := attrs[string(types.QueueAttributeNameRedrivePolicy)]
 	if policy == "" {
 		c.log.Warn("queue has no dead-letter queue; DeadLetter outcomes keep their messages on the queue",
 			"keep_delay", c.cfg.KeepDelay)
