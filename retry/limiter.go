@@ -91,14 +91,14 @@ type Limiter struct {
 	// spell: it accepted burstCalls in burstTime, its bucket's fill plus
 	// the quota's refill. A small burst makes a short clean window proof
 	// of a safe rate; a large one hides an excess for many calls.
-	busySince, burstAt time.Time
-	busyAccepted       int
-	burstCalls         int
-	burstTime          time.Duration
-	burstKnown         bool
-	measured           bool      // the rate was last set from a span measure
-	measuredCalls      int       // accepted calls of that span
-	slackAt            time.Time // the last time a caller found the limiter idle
+	busySince     time.Time
+	busyAccepted  int
+	burstCalls    int
+	burstTime     time.Duration
+	burstKnown    bool
+	measured      bool      // the rate was last set from a span measure
+	measuredCalls int       // accepted calls of that span
+	slackAt       time.Time // the last time a caller found the limiter idle
 }
 
 type waiter struct {
@@ -126,6 +126,9 @@ func (l *Limiter) interval() time.Duration {
 // call was let through, to be handed back to Done, and how long it waited.
 func (l *Limiter) Wait(ctx context.Context) (sentAt time.Time, waited time.Duration, err error) {
 	start := time.Now()
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, 0, err
+	}
 	l.mu.Lock()
 	if len(l.queue) == 0 && !start.Before(l.lastRelease.Add(l.interval())) {
 		if start.After(l.lastRelease.Add(2 * l.interval())) {
@@ -249,7 +252,7 @@ func (l *Limiter) Done(sentAt time.Time, throttled bool) {
 	if l.windowStart.IsZero() {
 		l.windowStart = sentAt
 	}
-	if l.measured {
+	if l.measured && l.upper > 0 {
 		// The measure is good to one call in measuredCalls, either way:
 		// creep across that much over the next measuredCalls calls. Past
 		// the quota, the next throttle measures a longer span.
@@ -266,7 +269,7 @@ func (l *Limiter) Done(sentAt time.Time, throttled bool) {
 	if l.upper > 0 && (now.Sub(l.lastThrottle) > upperTTL || l.sinceThrottle > upperTTLCalls) {
 		// No throttle for long: whatever capped the rate then (a storm of
 		// another client's calls, a lowered quota) may be gone.
-		l.upper = 0
+		l.upper, l.measured = 0, false
 	}
 	switch {
 	case l.measured && l.upper > 0:
@@ -330,7 +333,7 @@ func (l *Limiter) span(now time.Time) (float64, bool) {
 		l.spanStart, l.spanAccepted, l.spanMinRate = now, 0, l.rate
 		return 0, false
 	}
-	if l.spanAccepted < spanCalls {
+	if l.spanAccepted < spanCalls || !now.After(l.spanStart) {
 		return 0, false
 	}
 	q := float64(l.spanAccepted) / now.Sub(l.spanStart).Seconds()
@@ -400,7 +403,14 @@ const (
 	margin = 0.005
 )
 
+// set is the one place the rate changes. It keeps it between the floor
+// and the ceiling whatever it is handed: a rate of 0 (or NaN) would let
+// every call through at once.
 func (l *Limiter) set(r float64) {
+	if !(r >= l.cfg.Floor) {
+		r = l.cfg.Floor
+	}
+	r = min(r, l.cfg.Ceiling)
 	if r == l.rate {
 		return
 	}

@@ -139,6 +139,11 @@ func TestLimiterFindsUnknownQuota(t *testing.T) {
 		{quota: 20, burst: 20, ceiling: 60, workers: 16, rtt: 20 * time.Millisecond, duration: 5 * time.Minute},
 		{quota: 1, burst: 1, ceiling: 3, workers: 16, rtt: 50 * time.Millisecond, duration: 30 * time.Minute},
 		{quota: 50, burst: 5, ceiling: 150, workers: 32, rtt: 10 * time.Millisecond, duration: 5 * time.Minute},
+		// Long runs with large bursts: an early version let the rate fall
+		// to 0 (every call at once) when a bound lapsed after 2000 calls.
+		{quota: 20, burst: 20, ceiling: 60, workers: 16, rtt: 5 * time.Millisecond, duration: 30 * time.Minute},
+		{quota: 100, burst: 100, ceiling: 300, workers: 64, rtt: 20 * time.Millisecond, duration: 10 * time.Minute},
+		{quota: 20, burst: 40, ceiling: 60, workers: 16, rtt: 5 * time.Millisecond, duration: 10 * time.Minute},
 		// The benchmark's quota-unknown scenario: a short run (800 calls),
 		// where the search at the start weighs: 1 % is 8 throttles. The
 		// window search alone, fooled by the burst into sawing just above
@@ -188,5 +193,14 @@ func TestLimiterKnownQuotaNeverThrottles(t *testing.T) {
 	t.Logf("steady use %.3f, throttled %.2f %%", r.steadyUse, 100*r.throttled)
 	if r.throttled > 0 || r.steadyUse < 0.98 {
 		t.Errorf("got use %.3f with %.2f %% throttled, want >= 0.98 and none", r.steadyUse, 100*r.throttled)
+	}
+}
+
+func TestLimiterWaitHonoursCancelledContext(t *testing.T) {
+	l := NewLimiter(LimiterConfig{Ceiling: 1000})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := l.Wait(ctx); err != context.Canceled {
+		t.Errorf("Wait with a cancelled context on an idle limiter: got %v, want context.Canceled", err)
 	}
 }
