@@ -131,10 +131,13 @@ func (l *Limiter) Wait(ctx context.Context) (sentAt time.Time, waited time.Durat
 	}
 	l.mu.Lock()
 	if len(l.queue) == 0 && !start.Before(l.lastRelease.Add(l.interval())) {
+		// No caller was waiting: demand fell below the rate for a moment,
+		// the service's bucket may have refilled, and a span across this
+		// moment says less than the quota (a worker slowed by its own
+		// work, or a drying queue, would pass for a low quota).
+		l.slackAt = start
 		if start.After(l.lastRelease.Add(2 * l.interval())) {
-			// Demand fell below the rate: the service's bucket refills,
-			// and a span across this moment says nothing of the quota.
-			l.slackAt = start
+			// Idle for longer: the burst is worth measuring again.
 			l.busySince, l.busyAccepted, l.burstKnown = start, 0, false
 		}
 		l.lastRelease = start
