@@ -226,7 +226,7 @@ func (l *Limiter) Done(sentAt time.Time, throttled bool) {
 	} else if !l.burstKnown {
 		l.burstKnown = true
 		l.burstCalls, l.burstTime = l.busyAccepted, now.Sub(l.busySince)
-		if l.lower == 0 || l.upper == 0 {
+		if l.upper == 0 {
 			// The first throttle of a busy spell, with nothing known: the
 			// service's bucket is empty from here on, so the share it
 			// accepts from now on is the quota's share of the rate; the

@@ -144,6 +144,13 @@ func TestLimiterFindsUnknownQuota(t *testing.T) {
 		{quota: 20, burst: 20, ceiling: 60, workers: 16, rtt: 5 * time.Millisecond, duration: 30 * time.Minute},
 		{quota: 100, burst: 100, ceiling: 300, workers: 64, rtt: 20 * time.Millisecond, duration: 10 * time.Minute},
 		{quota: 20, burst: 40, ceiling: 60, workers: 16, rtt: 5 * time.Millisecond, duration: 10 * time.Minute},
+		// Few, slow callers whose demand is just over the quota: the
+		// limiter is idle between calls most of the time, and must still
+		// hold them to the quota (an early version took every throttle
+		// after such an idle moment for the first of a busy spell and
+		// never cut: 10 % throttled).
+		{quota: 20, burst: 20, ceiling: 60, workers: 4, rtt: 180 * time.Millisecond, duration: 5 * time.Minute},
+		{quota: 20, burst: 20, ceiling: 60, workers: 5, rtt: 200 * time.Millisecond, duration: 5 * time.Minute},
 		// The benchmark's quota-unknown scenario: a short run (800 calls),
 		// where the search at the start weighs: 1 % is 8 throttles. The
 		// window search alone, fooled by the burst into sawing just above
