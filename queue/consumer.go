@@ -329,23 +329,18 @@ func (c *Consumer) waitForStop(ctx context.Context) bool {
 			quiet = time.Since(c.lastBusy)
 		}
 		c.mu.Unlock()
-		switch {
-		case quiet < c.cfg.ExitWhenIdle:
+		if quiet < c.cfg.ExitWhenIdle {
 			nextAsk, reported = time.Time{}, false
-		case quiet >= limit:
+		} else if quiet >= limit || time.Now().After(nextAsk) {
 			left, err := c.leftOnQueue(ctx)
-			if err == nil && left == 0 {
+			switch {
+			case err == nil && left == 0:
 				return true
-			}
-			c.log.Warn("queue idle here, but SQS still counts messages; leaving them for the next run",
-				"messages", left, "idle_for", quiet.Round(time.Second), "err", err)
-			return true
-		case time.Now().After(nextAsk):
-			left, err := c.leftOnQueue(ctx)
-			if err == nil && left == 0 {
+			case quiet >= limit:
+				c.log.Warn("queue idle here, but SQS still counts messages; leaving them for the next run",
+					"messages", left, "idle_for", quiet.Round(time.Second), "err", err)
 				return true
-			}
-			if !reported {
+			case !reported:
 				reported = true
 				c.log.Info("queue idle here, but SQS still counts messages in flight or delayed; waiting for them",
 					"messages", left, "up_to", (limit - quiet).Round(time.Second), "err", err)

@@ -197,18 +197,8 @@ func (c *Consumer) deleteBatch(ctx context.Context, b []*Message) []*Message {
 	}
 	c.delStreak.ok(c.log)
 
-	var succeeded [sqsBatchMax]bool
-	var failed [sqsBatchMax]*types.BatchResultErrorEntry
-	for _, s := range out.Successful {
-		if i, ok := entryIndex(s.Id, len(b)); ok {
-			succeeded[i] = true
-		}
-	}
-	for j := range out.Failed {
-		if i, ok := entryIndex(out.Failed[j].Id, len(b)); ok {
-			failed[i] = &out.Failed[j]
-		}
-	}
+	succeeded, failed := batchResults(len(b), out.Successful,
+		func(e types.DeleteMessageBatchResultEntry) *string { return e.Id }, out.Failed)
 	var retry []*Message
 	var refused []entryFailure
 	acked := 0

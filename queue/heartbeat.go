@@ -232,18 +232,8 @@ func (c *Consumer) changeVisibility(ctx context.Context, chunk []visEntry) bool 
 	}
 	c.visStreak.ok(c.log)
 
-	var succeeded [sqsBatchMax]bool
-	var failed [sqsBatchMax]*types.BatchResultErrorEntry
-	for _, s := range out.Successful {
-		if i, ok := entryIndex(s.Id, len(chunk)); ok {
-			succeeded[i] = true
-		}
-	}
-	for j := range out.Failed {
-		if i, ok := entryIndex(out.Failed[j].Id, len(chunk)); ok {
-			failed[i] = &out.Failed[j]
-		}
-	}
+	succeeded, failed := batchResults(len(chunk), out.Successful,
+		func(e types.ChangeMessageVisibilityBatchResultEntry) *string { return e.Id }, out.Failed)
 
 	extended, released, retry := 0, 0, false
 	var refused []entryFailure
@@ -303,6 +293,25 @@ func (c *Consumer) changeVisibility(ctx context.Context, chunk []visEntry) bool 
 			"message_id", f.m.ID, "key", f.m.Key(), "code", f.code, "err", f.msg)
 	}
 	return !retry
+}
+
+// batchResults maps the answer of a batch call back to its n entries, whose
+// Ids are their indexes: which succeeded, and how the others failed (nil:
+// not mentioned, to be tried again).
+func batchResults[S any](n int, successful []S, id func(S) *string, failed []types.BatchResultErrorEntry) (
+	ok [sqsBatchMax]bool, fail [sqsBatchMax]*types.BatchResultErrorEntry,
+) {
+	for _, s := range successful {
+		if i, valid := entryIndex(id(s), n); valid {
+			ok[i] = true
+		}
+	}
+	for j := range failed {
+		if i, valid := entryIndex(failed[j].Id, n); valid {
+			fail[i] = &failed[j]
+		}
+	}
+	return ok, fail
 }
 
 // entryIndex turns a batch result entry's Id back into an index.

@@ -71,9 +71,8 @@ type Limiter struct {
 	// just under it.
 	lower, upper  float64
 	changedAt     time.Time // calls sent before this went at an older rate
-	windowStart   time.Time
-	accepted      int // accepted calls since windowStart
-	throttles     int // throttles since the last change
+	accepted      int       // accepted calls in the current window
+	throttles     int       // throttles since the last change
 	lastThrottle  time.Time
 	sinceThrottle int // accepted calls since the last throttle
 
@@ -96,7 +95,7 @@ type Limiter struct {
 	burstCalls    int
 	burstTime     time.Duration
 	burstKnown    bool
-	measured      bool      // the rate was last set from a span measure
+	measured      bool      // the rate was last set from a span measure; upper > 0 while it is
 	measuredCalls int       // accepted calls of that span
 	slackAt       time.Time // the last time a caller found the limiter idle
 }
@@ -233,7 +232,7 @@ func (l *Limiter) Done(sentAt time.Time, throttled bool) {
 			// calls before, served from the full bucket, would inflate it.
 			l.throttles, l.lastThrottle, l.sinceThrottle = 0, now, 0
 			l.upper, l.lower = l.rate, 0
-			l.changedAt, l.windowStart, l.accepted = now, now, 0
+			l.changedAt, l.accepted = now, 0
 			return
 		}
 	}
@@ -252,14 +251,11 @@ func (l *Limiter) Done(sentAt time.Time, throttled bool) {
 		return
 	}
 	l.accepted++
-	if l.windowStart.IsZero() {
-		l.windowStart = sentAt
-	}
-	if l.measured && l.upper > 0 {
+	if l.measured {
 		// The measure is good to one call in measuredCalls, either way:
 		// creep across that much over the next measuredCalls calls. Past
 		// the quota, the next throttle measures a longer span.
-		l.set(min(l.rate*(1+1/float64(10*l.measuredCalls*l.measuredCalls)), l.upper, l.cfg.Ceiling))
+		l.set(min(l.rate*(1+1/float64(10*l.measuredCalls*l.measuredCalls)), l.upper))
 	}
 	if l.accepted < windowCalls {
 		if l.upper > 0 && l.rate >= l.upper*(1-margin) {
@@ -275,19 +271,17 @@ func (l *Limiter) Done(sentAt time.Time, throttled bool) {
 		l.upper, l.measured = 0, false
 	}
 	switch {
-	case l.measured && l.upper > 0:
-		// Settled on a measure: with a large burst a clean window proves
-		// nothing; the span's next throttle refines the measure instead.
-		l.windowStart, l.accepted = now, 0
 	case l.upper == 0:
 		// No throttle seen at or below this rate: the quota may be higher
 		// still; double, as TCP's slow start does.
 		l.change(now, l.rate*2)
-	case l.rate < l.upper*(1-margin):
+	case l.rate < l.upper*(1-margin) && !l.measured:
 		// Halve the distance to the lowest rate known to be throttled.
+		// (Not when settled on a measure: with a large burst a clean
+		// window proves nothing; the span's next throttle refines it.)
 		l.change(now, min(l.rate+(l.upper-l.rate)/2, l.upper*(1-margin)))
 	default:
-		l.windowStart, l.accepted = now, 0
+		l.accepted = 0 // a new window at this rate
 	}
 }
 
@@ -371,16 +365,16 @@ func (l *Limiter) settle(now time.Time, q float64) {
 // probe lets the rate creep past the lowest throttled rate, so that a
 // raised quota is found; past it by a margin, the old bound is forgotten.
 func (l *Limiter) probe() {
-	l.set(min(l.rate*(1+l.cfg.Probe), l.cfg.Ceiling))
+	l.set(l.rate * (1 + l.cfg.Probe))
 	if l.rate > l.upper*(1+margin) {
-		l.upper = 0
+		l.upper, l.measured = 0, false
 	}
 }
 
 // change moves to rate r and starts a new window there.
 func (l *Limiter) change(now time.Time, r float64) {
-	l.set(min(max(r, l.cfg.Floor), l.cfg.Ceiling))
-	l.changedAt, l.windowStart, l.accepted, l.throttles = now, now, 0, 0
+	l.set(r)
+	l.changedAt, l.accepted, l.throttles = now, 0, 0
 }
 
 const (
@@ -391,10 +385,6 @@ const (
 	// and the rate doubles back up instead of creeping for hours.
 	upperTTL      = 10 * time.Minute
 	upperTTLCalls = 2000
-	// windowTime: at a low rate, two accepted calls this far apart also
-	// make a window, so that a rate near the floor can climb back in
-	// minutes, not hours.
-	windowTime = 10 * time.Second
 	// windowCalls accepted calls in a row at one rate make it safe.
 	windowCalls = 10
 	// spanCalls accepted calls between two throttles make a span measure

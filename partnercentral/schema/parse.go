@@ -19,8 +19,30 @@ type parser struct {
 	data []byte
 	pos  int
 	// path is where the parser is, kept as segments and joined only for
-	// an error message: an object key, or an array index as "[3]".
-	path []string
+	// an error message, so that reading a valid body builds no strings.
+	path []segment
+}
+
+// segment is one step of a path: an object key, or an array index.
+type segment struct {
+	key   string
+	index int // -1 for a key
+}
+
+// where names the current path as Decode's messages do: "a.b[2].c".
+func (p *parser) where() string {
+	var b strings.Builder
+	for i, seg := range p.path {
+		switch {
+		case seg.index >= 0:
+			b.WriteString("[" + strconv.Itoa(seg.index) + "]")
+		case i > 0:
+			b.WriteString("." + seg.key)
+		default:
+			b.WriteString(seg.key)
+		}
+	}
+	return where(b.String())
 }
 
 func (p *parser) document() (any, error) {
@@ -96,14 +118,11 @@ func (p *parser) object(depth int) (any, error) {
 			return nil, err
 		}
 		if _, dup := obj[k]; dup {
-			return nil, fmt.Errorf("duplicate key %q in %s", k, where(strings.Join(p.path, "")))
+			return nil, fmt.Errorf("duplicate key %q in %s", k, p.where())
 		}
 		p.space()
 		p.pos++ // ':'
-		p.path = append(p.path, k)
-		if len(p.path) > 1 {
-			p.path[len(p.path)-1] = "." + k
-		}
+		p.path = append(p.path, segment{key: k, index: -1})
 		v, err := p.value(depth + 1)
 		if err != nil {
 			return nil, err
@@ -128,7 +147,7 @@ func (p *parser) array(depth int) (any, error) {
 		return arr, nil
 	}
 	for {
-		p.path = append(p.path, "["+strconv.Itoa(len(arr))+"]")
+		p.path = append(p.path, segment{index: len(arr)})
 		v, err := p.value(depth + 1)
 		if err != nil {
 			return nil, err
