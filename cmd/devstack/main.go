@@ -79,6 +79,8 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.Sim.ReadRPS, "read-rps", 10, "simulated read quota, GetEngagement calls per second")
 	fs.IntVar(&o.Sim.WriteBudget, "write-budget", 10000, "simulated writes per rolling 24 h; negative: unlimited")
 	fs.Float64Var(&o.Sim.OutsideWritesPerSec, "outside-writes-per-sec", 0, "rate of outside edits bumping engagements (real conflicts)")
+	fs.Float64Var(&o.Sim.OtherClientsWriteRPS, "other-clients-write-rps", 0, "other clients' UpdateEngagementContext calls per second on the same write quota and budget (a CRM connector, say); runtime: PUT /_sim/other-clients")
+	fs.Float64Var(&o.Sim.OtherClientsReadRPS, "other-clients-read-rps", 0, "other clients' GetEngagement calls per second on the same read quota")
 	fs.Float64Var(&faults.Error5xx, "fault-5xx", 0, "share of calls answered 500 InternalServerException")
 	fs.Float64Var(&faults.Drop, "fault-drop", 0, "share of calls whose connection is dropped with no effect")
 	fs.Float64Var(&faults.LostResponse, "fault-lost-response", 0, "share of writes applied whose response is lost")
@@ -96,6 +98,10 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := faults.Validate(); err != nil {
 		fmt.Fprintln(stderr, "devstack up:", err)
+		return errUsage
+	}
+	if o.Sim.OtherClientsWriteRPS < 0 || o.Sim.OtherClientsReadRPS < 0 {
+		fmt.Fprintln(stderr, "devstack up: -other-clients-write-rps and -other-clients-read-rps must be 0 (none) or above")
 		return errUsage
 	}
 	o.Sim.Faults = faults

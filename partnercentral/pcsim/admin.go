@@ -18,9 +18,12 @@ const maxAdminBody = 1 << 20
 //	POST /_sim/engagements             create (201 with the state; 409 if it exists; 400 if malformed)
 //	GET  /_sim/engagements/{id}        the state, with each context's write count
 //	POST /_sim/engagements/{id}/touch  one outside write (200 with the state)
-//	GET  /_sim/stats                   {"calls":{"UpdateEngagementContext":{"200":n,...},...},"outsideWrites":n}
+//	GET  /_sim/stats                   {"calls":{"UpdateEngagementContext":{"200":n,...},...},"outsideWrites":n,
+//	                                    "otherClients":{"writesAdmitted":n,"writesThrottled":n,"readsAdmitted":n,"readsThrottled":n}}
 //	GET  /_sim/faults                  the faults in force
 //	PUT  /_sim/faults                  replace them (durations as "250ms")
+//	GET  /_sim/other-clients           other clients' calls per second on the quotas: {"writeRps":n,"readRps":n}
+//	PUT  /_sim/other-clients           replace both (an absent field is 0, none); in force at once
 //
 // Errors are {"error":"..."} with a 4xx status.
 func (s *Sim) adminHandler() http.Handler {
@@ -35,6 +38,10 @@ func (s *Sim) adminHandler() http.Handler {
 		writeJSON(w, http.StatusOK, "application/json", s.Faults())
 	})
 	mux.HandleFunc("PUT /_sim/faults", s.adminPutFaults)
+	mux.HandleFunc("GET /_sim/other-clients", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, "application/json", s.otherClientsJSON())
+	})
+	mux.HandleFunc("PUT /_sim/other-clients", s.adminPutOtherClients)
 	mux.HandleFunc("/_sim/", func(w http.ResponseWriter, r *http.Request) {
 		adminError(w, http.StatusNotFound, fmt.Sprintf("no admin route %s %s", r.Method, r.URL.Path))
 	})
@@ -115,4 +122,38 @@ func (s *Sim) adminPutFaults(w http.ResponseWriter, r *http.Request) {
 	}
 	s.SetFaults(f)
 	writeJSON(w, http.StatusOK, "application/json", s.Faults())
+}
+
+// otherClientsRates is the body of /_sim/other-clients.
+type otherClientsRates struct {
+	WriteRPS float64 `json:"writeRps"`
+	ReadRPS  float64 `json:"readRps"`
+}
+
+func (s *Sim) otherClientsJSON() otherClientsRates {
+	w, r := s.OtherClients()
+	return otherClientsRates{WriteRPS: w, ReadRPS: r}
+}
+
+func (s *Sim) adminPutOtherClients(w http.ResponseWriter, r *http.Request) {
+	var in otherClientsRates
+	if err := decodeAdmin(r, &in); err != nil {
+		// A string or a boolean for a rate: name the field plainly.
+		if ute := (*json.UnmarshalTypeError)(nil); errors.As(err, &ute) && ute.Field != "" {
+			err = fmt.Errorf("%s: got a %s, want a number of calls per second", ute.Field, ute.Value)
+		}
+		adminError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"writeRps", in.WriteRPS}, {"readRps", in.ReadRPS}} {
+		if err := validateOtherClientsRate(f.name, f.v); err != nil {
+			adminError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	s.SetOtherClients(in.WriteRPS, in.ReadRPS)
+	writeJSON(w, http.StatusOK, "application/json", s.otherClientsJSON())
 }

@@ -114,6 +114,11 @@ func TestAdminErrors(t *testing.T) {
 		{"touch unknown", "POST", "/_sim/engagements/" + engID(99) + "/touch", nil, 404, "not found"},
 		{"bad faults", "PUT", "/_sim/faults", `{"Drop":2}`, 400, "Drop"},
 		{"unknown route", "GET", "/_sim/nothing", nil, 404, "route"},
+		{"negative other clients' writes", "PUT", "/_sim/other-clients", `{"writeRps":-1,"readRps":2}`, 400, "writeRps: -1 is negative"},
+		{"negative other clients' reads", "PUT", "/_sim/other-clients", `{"writeRps":1,"readRps":-0.5}`, 400, "readRps: -0.5 is negative"},
+		{"other clients' rate not a number", "PUT", "/_sim/other-clients", `{"readRps":"fast"}`, 400, "readRps: got a string, want a number"},
+		{"other clients' rate too fast", "PUT", "/_sim/other-clients", `{"writeRps":2e6}`, 400, "writeRps"},
+		{"other clients' misspelt field", "PUT", "/_sim/other-clients", `{"writeRate":1}`, 400, "writeRate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,5 +131,8 @@ func TestAdminErrors(t *testing.T) {
 	}
 	if _, ok := srv.Engagement(engID(72)); ok {
 		t.Errorf("got engagement %s created by a failed request", engID(72))
+	}
+	if w, r := srv.OtherClients(); w != 0 || r != 0 {
+		t.Errorf("got other clients at %v and %v after refused PUTs, want none", w, r)
 	}
 }

@@ -7,7 +7,8 @@
 // the model's request validation (400 with an ErrorList, through package
 // partnercentral/schema), SigV4 checks, per-operation token-bucket quotas
 // (429), a rolling write budget (402), an outside writer that makes real
-// conflicts, fault injection (5xx share, latency, dropped connections,
+// conflicts, other clients of the account drawing from the same quotas,
+// fault injection (5xx share, latency, dropped connections,
 // responses lost after the write applied), call counters, and a small admin
 // API under /_sim/ for seeding and inspecting state.
 //

@@ -7,7 +7,8 @@ import (
 
 // Options configures a Sim. The zero value is a simulator with the service's
 // documented quotas (1 write/s, 10 reads/s, 10,000 writes per rolling 24 h),
-// any well-formed SigV4 signature accepted, no faults and no outside writer.
+// any well-formed SigV4 signature accepted, no faults, no outside writer and
+// no other clients on the quotas.
 type Options struct {
 	WriteRPS   float64 // token-bucket rate for UpdateEngagementContext; 0 -> 1; negative -> no rate limit for writes
 	WriteBurst int     // bucket size; 0 -> 1
@@ -34,10 +35,21 @@ type Options struct {
 	// OutsideWritesPerSec is the rate at which an outside writer bumps
 	// random engagements' ModifiedAt, as another user editing them would.
 	OutsideWritesPerSec float64
-	Faults              Faults
-	Seed                int64            // seeds fault draws, outside writer picks and request ids; 0 -> time-based
-	Now                 func() time.Time // clock for quotas, budget, signature age and ModifiedAt; nil -> time.Now
-	Logger              *slog.Logger     // nil -> discard
+	// OtherClientsWriteRPS and OtherClientsReadRPS are the rates of calls
+	// other clients of the partner account (its CRM connector, say) make
+	// on the same quotas as pcsync: a steady caller takes a write (read)
+	// token every 1/rate seconds, an admitted write spends the write
+	// budget too, and a refused call is followed by the next one as if
+	// nothing happened. 0 -> none. Stats.OtherClients counts them; they
+	// touch no engagement and are not in Stats.Calls. Their ticks are the
+	// runtime's timers, not Now: for exact counts in a test, run it under
+	// testing/synctest with Now nil.
+	OtherClientsWriteRPS float64
+	OtherClientsReadRPS  float64
+	Faults               Faults
+	Seed                 int64            // seeds fault draws, outside writer picks and request ids; 0 -> time-based
+	Now                  func() time.Time // clock for quotas, budget, signature age and ModifiedAt; nil -> time.Now
+	Logger               *slog.Logger     // nil -> discard
 }
 
 // Wire and model constants the simulator enforces.

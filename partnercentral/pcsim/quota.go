@@ -48,6 +48,29 @@ func newLimiter(rps float64, burst int, defRPS float64, defBurst int) *rate.Limi
 	return rate.NewLimiter(rate.Limit(rps), burst)
 }
 
+// verdict is what the account's quotas say to one call.
+type verdict uint8
+
+const (
+	admitted    verdict = iota
+	throttled           // over the operation's rate quota
+	budgetSpent         // a write over the rolling write budget
+)
+
+// admit runs one call of op at now through the rate quota and, for a
+// write the rate quota let through, the write budget. API calls and other
+// clients' calls both come through here, so that they draw from the same
+// buckets and budget as they do on the real account.
+func (q quotas) admit(op operation, now time.Time) verdict {
+	switch {
+	case !q.allow(op, now):
+		return throttled
+	case op.write && !q.spend(now):
+		return budgetSpent
+	}
+	return admitted
+}
+
 // allow takes a token from the operation's bucket at now. The bucket reads
 // the Sim's clock, not its own, so a test with a fake clock gets exact
 // counts.

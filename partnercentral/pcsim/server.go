@@ -24,7 +24,8 @@ import (
 // Sim is the simulated service, an http.Handler for the API (POST /) and
 // the admin API (/_sim/). It is safe for concurrent use; calls to different
 // engagements never wait for one another, and no lock is held while a call
-// waits out injected latency. Call Close to stop the outside writer.
+// waits out injected latency. Call Close to stop the outside writer and
+// the other clients.
 type Sim struct {
 	log         *slog.Logger
 	now         func() time.Time
@@ -39,21 +40,24 @@ type Sim struct {
 	faultRand        *lockedRand
 	outsideRand      *lockedRand
 
-	store   store
-	stats   counters
-	outside outsideWriter
-	admin   http.Handler
+	store       store
+	stats       counters
+	outside     outsideWriter
+	otherWrites otherClient
+	otherReads  otherClient
+	admin       http.Handler
 
 	requestIDPrefix string
 	requestSeq      atomic.Uint64
 
 	stop      context.CancelFunc
-	done      chan struct{}
+	loops     sync.WaitGroup // the outside writer and the other clients
 	closeOnce sync.Once
 }
 
 // New returns a simulator with no engagements and starts its outside
-// writer, idle until OutsideWritesPerSec is positive.
+// writer, idle until OutsideWritesPerSec is positive, and its other
+// clients, idle until OtherClientsWriteRPS or OtherClientsReadRPS is.
 func New(opts Options) *Sim {
 	seed := opts.Seed
 	if seed == 0 {
@@ -72,7 +76,6 @@ func New(opts Options) *Sim {
 		faultRand:   newLockedRand(seed, 1),
 		outsideRand: newLockedRand(seed, 2),
 		store:       store{byID: map[string]*engagement{}},
-		done:        make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -91,22 +94,23 @@ func New(opts Options) *Sim {
 	s.SetFaults(opts.Faults)
 	s.admin = s.adminHandler()
 	s.outside.init(opts.OutsideWritesPerSec)
+	s.otherWrites.init(parseOperation(targetPrefix+opUpdate), opts.OtherClientsWriteRPS)
+	s.otherReads.init(parseOperation(targetPrefix+opGet), opts.OtherClientsReadRPS)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	go func() {
-		defer close(s.done)
-		s.runOutsideWriter(ctx)
-	}()
+	s.loops.Go(func() { s.runOutsideWriter(ctx) })
+	s.loops.Go(func() { s.runOtherClient(ctx, &s.otherWrites) })
+	s.loops.Go(func() { s.runOtherClient(ctx, &s.otherReads) })
 	return s
 }
 
-// Close stops the outside writer and waits for it. It is idempotent; the
-// handler keeps serving after Close.
+// Close stops the outside writer and the other clients and waits for them.
+// It is idempotent; the handler keeps serving after Close.
 func (s *Sim) Close() {
 	s.closeOnce.Do(func() {
 		s.stop()
-		<-s.done
+		s.loops.Wait()
 	})
 }
 
@@ -227,12 +231,11 @@ func (s *Sim) call(r *http.Request, op operation, rep *reply) {
 		rep.err = newError(http.StatusInternalServerError, errInternal, "An internal error occurred; retry the request")
 		return
 	}
-	now := s.now()
-	if !s.quotas.allow(op, now) {
+	switch s.quotas.admit(op, s.now()) {
+	case throttled:
 		rep.err = throttlingError(op.name + " calls are over the account's rate quota")
 		return
-	}
-	if op.write && !s.quotas.spend(now) {
+	case budgetSpent:
 		if s.budgetAsThrottle {
 			rep.err = throttlingError("the account's write budget for the rolling window is spent")
 		} else {
