@@ -103,6 +103,8 @@ func scenarios() []scenario {
 		{"trickle", trickle},
 		{"consumer-only", consumerOnly},
 		{"worker-cpu", workerCPU},
+		{"fleet", fleet},
+		{"shared", shared},
 	}
 }
 
