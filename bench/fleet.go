@@ -292,4 +292,3 @@ func shared(ctx context.Context, e *env) result {
 			fleetQuota, 0.4*fleetQuota, end, warm, at(d.otherOK, end), sdkAdaptive),
 	}
 }
-
