@@ -205,7 +205,7 @@ func TestOtherClientsRateClamped(t *testing.T) {
 	tests := []struct {
 		in, want float64
 	}{
-		{-1, 0}, {math.NaN(), 0}, {0, 0}, {2.5, 2.5}, {2e6, maxOtherClientsRPS}, {math.Inf(1), maxOtherClientsRPS},
+		{-1, 0}, {math.NaN(), 0}, {0, 0}, {2.5, 2.5}, {2e6, maxSteadyRate}, {math.Inf(1), maxSteadyRate},
 	}
 	// In a bubble whose clock never moves, so that a million calls per
 	// second cost nothing.

@@ -42,7 +42,7 @@ type Sim struct {
 
 	store       store
 	stats       counters
-	outside     outsideWriter
+	outside     steady
 	otherWrites otherClient
 	otherReads  otherClient
 	admin       http.Handler
@@ -94,8 +94,9 @@ func New(opts Options) *Sim {
 	s.SetFaults(opts.Faults)
 	s.admin = s.adminHandler()
 	s.outside.init(opts.OutsideWritesPerSec)
-	s.otherWrites.init(parseOperation(targetPrefix+opUpdate), opts.OtherClientsWriteRPS)
-	s.otherReads.init(parseOperation(targetPrefix+opGet), opts.OtherClientsReadRPS)
+	s.otherWrites.op, s.otherReads.op = parseOperation(targetPrefix+opUpdate), parseOperation(targetPrefix+opGet)
+	s.otherWrites.init(opts.OtherClientsWriteRPS)
+	s.otherReads.init(opts.OtherClientsReadRPS)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
