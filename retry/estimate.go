@@ -13,19 +13,31 @@ import (
 // function of its inputs. Limiter owns one and serialises calls to it.
 //
 // The law is additive increase, multiplicative decrease, written in time
-// rather than in calls:
+// rather than in calls, with a start like TCP's:
+//   - A new process starts at a quarter of the ceiling and doubles its
+//     rate every slowStartCalls of busy time until its first throttle,
+//     which halves it if it had reached half the ceiling (the last
+//     doubling overshot) and cuts it as below otherwise. A replica joining
+//     a busy fleet so starts near a fair share, not at the whole quota.
 //   - While callers are waiting (the process wants more than it gets), the
 //     rate grows by the same absolute amount per second in every process:
 //     growthPerCall × ceiling² per second, scaled to the ceiling so that a
 //     quota of 1/s and one of 30/s go through the same cycle measured in
-//     calls. After accelAfter of busy time with no cut, the growth doubles
-//     every further accelAfter: a replica that left, or a raised quota,
-//     is taken up within seconds, not minutes.
-//   - A throttle of a call sent at the current rate cuts it by cut (5 %).
-//     A throttle of a call sent before the last cut says nothing new and is
-//     ignored. Throttles that follow one another with no call accepted in
-//     between deepen the cut (5 %, 10 %, 19 %, 34 %, …): a start far above
-//     the quota comes down in a handful of throttles.
+//     calls. After accelAfterCalls of busy time with no cut, the growth
+//     doubles every further accelAfterCalls: a replica that left, or a
+//     raised quota, is taken up within a minute or two.
+//   - A throttle of a call sent at the current rate cuts it by cut (5 %),
+//     and half of the cut is won back within restoreCalls. A throttle of a
+//     call sent before the last cut says nothing new and is ignored.
+//   - heavyCalls answers with fewer than half accepted mean a heavy
+//     overload (a start far above the quota): the rate is cut to the share
+//     accepted at once.
+//   - refusedCalls throttles in a row (another client takes the whole
+//     quota, or the quota was cut to nothing) leave nothing known of the
+//     quota: the process starts again from its floor in slow start, which
+//     doubles only on accepted calls, so that it finds the quota within a
+//     minute once calls go through again and does not hammer the service
+//     while they do not.
 //
 // Why this converges to a fair share without knowing how many share: all
 // processes grow by the same amount, and each throttle lands on a call, so
@@ -43,20 +55,24 @@ type Estimate struct {
 	ceiling, floor float64
 	rate           float64
 
-	started  bool
-	grownAt  time.Time     // growth is accounted up to here
-	busy     time.Duration // busy time since the last cut
-	cutAt    time.Time     // the last cut; calls sent before it are old news
-	accepted int           // calls sent since the last cut and accepted
+	started bool
+	grownAt time.Time     // growth is accounted up to here
+	busy    time.Duration // busy time since the last cut
+	cutAt   time.Time     // the last cut; calls sent before it are old news
 	// The share accepted of the calls sent since heavyAt: under a heavy
 	// overload every process sees about the same share, and cutting to it
 	// brings the fleet to the quota at once, keeping the shares as they
 	// were.
 	heavyAt          time.Time
 	heavyOK, heavyNo int
-	// slow is true until the first throttle: the rate doubles every
-	// slowStartCalls of busy time from ceiling/4.
-	slow bool
+	// refused counts the throttles since the last accepted call.
+	refused int
+	// slow is true in slow start: the rate doubles every slowStartCalls of
+	// busy time. slowOK counts the calls accepted since it began: a
+	// throttle before any says the quota is taken (not that the rate
+	// overshot), and leaves slow start as it is.
+	slow   bool
+	slowOK int
 	// After a cut the rate climbs back fast to restoreTo, half way back
 	// to where it was cut, at restoreRate per second: a lone process at a
 	// strict quota loses little to the cut, while the half kept off is
@@ -72,6 +88,9 @@ const (
 	// heavyCalls answered calls, fewer than half of them accepted, make a
 	// heavy overload.
 	heavyCalls = 6
+	// refusedCalls throttles in a row, nothing accepted in between, mean
+	// the quota is taken: start over from the floor in slow start.
+	refusedCalls = 12
 	// restoreCalls is the busy time, in calls at the ceiling, in which
 	// half a cut is won back.
 	restoreCalls = 30
@@ -89,9 +108,10 @@ const (
 	maxDoublings = 12
 )
 
-// NewEstimate starts at the ceiling: alone, with the ceiling at the quota,
-// nothing is ever throttled and the quota is used from the first call. A
-// floor of 0 or less means ceiling/20.
+// NewEstimate starts in slow start at a quarter of the ceiling: alone,
+// with the ceiling at the quota, it reaches the quota within 30 calls at
+// the ceiling and is never throttled. A floor of 0 or less (or above the
+// ceiling) means ceiling/20.
 func NewEstimate(ceiling, floor float64) *Estimate {
 	if floor <= 0 || floor > ceiling {
 		floor = ceiling / 20
@@ -109,8 +129,10 @@ func (e *Estimate) accelAfter() time.Duration {
 	return time.Duration(accelAfterCalls / e.ceiling * float64(time.Second))
 }
 
-// grow accounts the busy time up to now.
-func (e *Estimate) grow(now time.Time) {
+// grow accounts the busy time up to now. In slow start the rate doubles
+// only on the way to an accepted call (ok): while every call is refused,
+// doubling would only hammer a service that has nothing to give.
+func (e *Estimate) grow(now time.Time, ok bool) {
 	if !e.started {
 		e.started, e.grownAt = true, now
 		return
@@ -121,12 +143,21 @@ func (e *Estimate) grow(now time.Time) {
 	}
 	e.grownAt = now
 	if e.slow {
-		e.set(e.rate * math.Exp2(dt.Seconds()*e.ceiling/slowStartCalls))
+		if ok {
+			e.set(e.rate * math.Exp2(dt.Seconds()*e.ceiling/slowStartCalls))
+		}
 		return
 	}
 	if e.rate < e.restoreTo {
-		e.set(min(e.restoreTo, e.rate+e.restoreRate*dt.Seconds()))
-		return
+		// Winning back half the cut takes the first part of dt; growth
+		// goes on with the rest.
+		need := time.Duration((e.restoreTo - e.rate) / e.restoreRate * float64(time.Second))
+		if dt <= need {
+			e.set(e.rate + e.restoreRate*dt.Seconds())
+			return
+		}
+		e.set(e.restoreTo)
+		dt -= need
 	}
 	g := growthPerCall * e.ceiling * e.ceiling // per second
 	// The growth over dt, with the acceleration integrated exactly, so
@@ -159,10 +190,11 @@ func accelIntegral(from, to, a time.Duration) float64 {
 // Accepted reports a call sent at sentAt that the service did not
 // throttle, answered at now.
 func (e *Estimate) Accepted(now, sentAt time.Time) float64 {
-	e.grow(now)
-	if !sentAt.Before(e.cutAt) {
-		e.accepted++
+	e.grow(now, true)
+	if e.slow {
+		e.slowOK++
 	}
+	e.refused = 0
 	if !sentAt.Before(e.heavyAt) {
 		e.heavyOK++
 	}
@@ -172,19 +204,29 @@ func (e *Estimate) Accepted(now, sentAt time.Time) float64 {
 // Throttled reports a call sent at sentAt that the service throttled,
 // answered at now.
 func (e *Estimate) Throttled(now, sentAt time.Time) float64 {
-	e.grow(now)
+	e.grow(now, false)
+	if e.refused++; e.refused >= refusedCalls {
+		// Nothing accepted for a while: whatever was known of the quota
+		// is stale. Start over as a new process would, from the floor.
+		e.refused = 0
+		e.heavyAt, e.heavyOK, e.heavyNo = now, 0, 0
+		return e.restart(now, 0, true)
+	}
 	if !sentAt.Before(e.heavyAt) {
 		e.heavyNo++
 		if n := e.heavyOK + e.heavyNo; n >= heavyCalls && e.heavyOK < e.heavyNo {
-			e.slow, e.restoreTo = false, 0
-			e.set(e.rate * float64(e.heavyOK) / float64(n))
+			share := float64(e.heavyOK) / float64(n)
 			e.heavyAt, e.heavyOK, e.heavyNo = now, 0, 0
-			e.cutAt, e.busy, e.accepted = now, 0, 0
-			return e.rate
+			return e.restart(now, e.rate*share, false)
 		}
 	}
-	if sentAt.Before(e.cutAt) {
+	switch {
+	case sentAt.Before(e.cutAt):
 		// Sent at the pace before the last cut: already answered.
+		return e.rate
+	case e.slow && e.slowOK == 0:
+		// Nothing accepted yet in this slow start: the quota is taken,
+		// and cutting would say nothing about it.
 		return e.rate
 	}
 	if e.slow && e.rate >= e.ceiling/2 {
@@ -198,7 +240,16 @@ func (e *Estimate) Throttled(now, sentAt time.Time) float64 {
 		e.restoreTo = was * (1 - cut/2)
 		e.restoreRate = (e.restoreTo - e.rate) * e.ceiling / restoreCalls
 	}
-	e.cutAt, e.busy, e.accepted = now, 0, 0
+	e.cutAt, e.busy = now, 0
+	return e.rate
+}
+
+// restart sets the rate to r after a heavy overload or a spell with
+// nothing accepted, in slow start or not, with no half-cut to win back.
+func (e *Estimate) restart(now time.Time, r float64, slow bool) float64 {
+	e.slow, e.slowOK, e.restoreTo = slow, 0, 0
+	e.set(r)
+	e.cutAt, e.busy = now, 0
 	return e.rate
 }
 

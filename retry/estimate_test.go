@@ -55,7 +55,7 @@ func TestEstimateThrottleCuts(t *testing.T) {
 		t.Errorf("throttle of a call sent before the cut: got %v, want no second cut (>= %v)", got, before*0.95)
 	}
 	// Half the cut comes back within restoreCalls at the ceiling (1 s).
-	e.Accepted(at(6100*time.Millisecond), at(6100*time.Millisecond))
+	e.Accepted(at(6*time.Second), at(6*time.Second))
 	if got, want := e.Rate(), before*(1-cut/2); !near(got, want) {
 		t.Errorf("1 s after the cut: got %v, want half of it won back, %v", got, want)
 	}
@@ -104,9 +104,10 @@ func TestEstimateStaysBetweenFloorAndCeiling(t *testing.T) {
 	e := NewEstimate(20, 2)
 	e.Accepted(at(0), at(0))
 	for i := range 200 {
-		e.Throttled(at(time.Duration(i+1)*time.Second), at(time.Duration(i+1)*time.Second))
+		e.Throttled(at(time.Duration(i+1)*time.Millisecond), at(time.Duration(i+1)*time.Millisecond))
 	}
-	if got := e.Rate(); got != 2 {
+	// Nothing accepted: at the floor, slow-starting again (1 ms of it).
+	if got := e.Rate(); got < 2 || got > 2.1 {
 		t.Errorf("after 200 throttles: got %v, want the floor, 2", got)
 	}
 	e.Accepted(at(10*time.Hour), at(10*time.Hour))
@@ -131,5 +132,31 @@ func TestAccelIntegral(t *testing.T) {
 	}
 	if got := accelIntegral(0, 1000*time.Hour, a); math.IsInf(got, 0) || math.IsNaN(got) {
 		t.Errorf("a very long spell: got %v, want a finite number", got)
+	}
+}
+
+func TestEstimateStartsOverWhenNothingIsAccepted(t *testing.T) {
+	e := NewEstimate(10, 0)
+	e.Idle(at(0))
+	e.rate, e.slow = 10, false
+	e.heavyAt = at(0) // only the calls below count for the heavy share
+	// Every call refused, one a second, each answered before the next is
+	// sent: a heavy share would need calls sent before a cut to count; a
+	// run of refusedCalls throttles starts over instead.
+	for i := range refusedCalls {
+		e.Throttled(at(time.Duration(i+1)*time.Second), at(time.Duration(i+1)*time.Second-time.Millisecond))
+	}
+	if got := e.Rate(); got != 0.5 || !e.slow {
+		t.Fatalf("after %d throttles in a row: got %v (slow start %v), want the floor, 0.5, in slow start", refusedCalls, got, e.slow)
+	}
+	// Still refused: no doubling, no cut.
+	if got := e.Throttled(at(100*time.Second), at(100*time.Second-time.Millisecond)); got != 0.5 {
+		t.Errorf("refused again in slow start: got %v, want 0.5 still", got)
+	}
+	// Accepted again: slow start doubles every 1.5 s at a ceiling of 10,
+	// counted from the last refusal.
+	e.Accepted(at(101*time.Second), at(101*time.Second))
+	if got, want := e.Accepted(at(104*time.Second), at(104*time.Second)), 0.5*math.Exp2(4/1.5); !near(got, want) {
+		t.Errorf("4 s after the last refusal: got %v, want %v", got, want)
 	}
 }

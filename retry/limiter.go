@@ -12,7 +12,6 @@ import (
 type LimiterConfig struct {
 	// Ceiling is the highest rate, in calls per second, ever used: the
 	// account's quota for this class of calls, the same for every replica.
-	// The limiter starts there.
 	Ceiling float64
 	// Floor is the lowest rate throttles can push it to; 0 means
 	// Ceiling/20.
@@ -108,74 +107,37 @@ func (l *Limiter) Wait(ctx context.Context) (sentAt time.Time, waited time.Durat
 // rate limiter has a whole token again. It runs only while callers are
 // waiting. (It waits for the token rather than reserving it ahead: a
 // reservation keeps the time it was given at the old rate, and a rate that
-// went up meanwhile would let the next call follow it too closely.)
+// went up meanwhile would let the next call follow it too closely.) A
+// waiter that leaves wakes it, so that it stops when nobody is left.
 func (l *Limiter) run() {
 	timer := time.NewTimer(time.Hour)
-	timer.Stop()
 	defer timer.Stop()
 	for {
-		if !l.trim() {
+		l.mu.Lock()
+		for len(l.queue) > 0 && l.queue[0].gone {
+			l.queue[0] = nil
+			l.queue = l.queue[1:]
+		}
+		if len(l.queue) == 0 {
+			l.pacing = false
+			l.mu.Unlock()
 			return
 		}
 		now := time.Now()
-		l.mu.Lock()
 		if l.pace.AllowN(now, 1) {
-			for len(l.queue) > 0 {
-				w := l.queue[0]
-				l.queue[0] = nil
-				l.queue = l.queue[1:]
-				if !w.gone {
-					close(w.release)
-					break
-				}
-			}
+			close(l.queue[0].release)
+			l.queue[0] = nil
+			l.queue = l.queue[1:]
 			l.mu.Unlock()
 			continue
 		}
 		need := (1 - l.pace.TokensAt(now)) / float64(l.pace.Limit())
 		l.mu.Unlock()
 		timer.Reset(max(time.Duration(need*float64(time.Second)), time.Microsecond))
-		l.sleep(timer)
-	}
-}
-
-// trim drops the waiters that left from the head of the queue and says
-// whether anybody is still waiting; when nobody is, the pacer stops.
-func (l *Limiter) trim() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for len(l.queue) > 0 && l.queue[0].gone {
-		l.queue[0] = nil
-		l.queue = l.queue[1:]
-	}
-	if len(l.queue) == 0 {
-		l.pacing = false
-		return false
-	}
-	return true
-}
-
-// sleep waits for timer; it returns false early if a waiter left and
-// nobody is waiting any more.
-func (l *Limiter) sleep(timer *time.Timer) bool {
-	for {
 		select {
 		case <-timer.C:
-			return true
 		case <-l.wake:
-			l.mu.Lock()
-			someone := false
-			for _, w := range l.queue {
-				if !w.gone {
-					someone = true
-					break
-				}
-			}
-			l.mu.Unlock()
-			if !someone {
-				timer.Stop()
-				return false
-			}
+			timer.Stop()
 		}
 	}
 }
