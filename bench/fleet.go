@@ -10,11 +10,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -62,17 +62,9 @@ func startReplica(ctx context.Context, bin string, s *devstack.Stack, at int) (*
 	return r, nil
 }
 
-func (r *replica) stop() {
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(30 * time.Second)
-	defer t.Stop()
-	select {
-	case <-r.done:
-	case <-t.C:
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
-}
+// stop drains the replica as Kubernetes would: SIGTERM, then a kill past
+// the 30 s grace period.
+func (r *replica) stop() { stopProcess(r.cmd, r.done, 30*time.Second) }
 
 // scrape reads the replica's metrics; on failure it keeps the last.
 func (r *replica) scrape(ctx context.Context) {
@@ -115,9 +107,7 @@ func at(series []float64, s int) float64 {
 	return series[min(max(s, 0), len(series)-1)]
 }
 
-// fleetRun is the shared part of both scenarios: a stack, jobs for the
-// whole run, replicas started and stopped on a timeline, a scrape every
-// second. It returns the replicas and the simulator's writes per second.
+// fleetPlan is a timeline of replicas for runFleet.
 type fleetPlan struct {
 	seconds int
 	start   []int // the second each replica starts
@@ -125,13 +115,18 @@ type fleetPlan struct {
 	other   float64 // the other client's writes/s
 }
 
+// fleetData is what runFleet saw, second by second.
 type fleetData struct {
 	replicas []*replica
 	admitted []float64 // the simulator's admitted writes up to each second (pcsync's)
 	calls    []float64 // pcsync's write calls up to each second
+	thr      []float64 // of them, throttled
 	otherOK  []float64
 }
 
+// runFleet is the shared part of both scenarios: a stack, jobs for the
+// whole run, replicas started and stopped on the plan's timeline, a scrape
+// of each every second.
 func runFleet(ctx context.Context, e *env, name string, p fleetPlan) (*fleetData, error) {
 	bin, err := build(ctx, e, "cmd/worker")
 	if err != nil {
@@ -183,9 +178,9 @@ func runFleet(ctx context.Context, e *env, name string, p fleetPlan) (*fleetData
 			}
 		}
 		st := s.Sim.Stats()
-		w := st.Calls["UpdateEngagementContext"]
-		d.admitted = append(d.admitted, float64(calls(st, "UpdateEngagementContext")-w["429"]))
+		d.admitted = append(d.admitted, float64(st.Admitted("UpdateEngagementContext")))
 		d.calls = append(d.calls, float64(calls(st, "UpdateEngagementContext")))
+		d.thr = append(d.thr, float64(st.Calls["UpdateEngagementContext"]["429"]))
 		d.otherOK = append(d.otherOK, float64(st.OtherClients.WritesAdmitted))
 		select {
 		case <-ctx.Done():
@@ -207,8 +202,7 @@ func (d *fleetData) use(a, b int) float64 {
 // throttled is the share of pcsync's write calls throttled over [a, b).
 func (d *fleetData) throttled(a, b int) float64 {
 	c := at(d.calls, b) - at(d.calls, a)
-	ok := at(d.admitted, b) - at(d.admitted, a)
-	return (c - ok) / max(1, c)
+	return (at(d.thr, b) - at(d.thr, a)) / max(1, c)
 }
 
 // fairness is the worst min/max of the replicas' accepted writes over the
@@ -237,7 +231,7 @@ func (d *fleetData) waitsAndRetried() (p99 float64, retried float64) {
 			continue
 		}
 		q, _ := r.last.quantile("pcsync_limiter_wait_seconds", map[string]string{"class": "write"}, 0.99)
-		if q == q { // not NaN
+		if !math.IsNaN(q) {
 			p99 = max(p99, q)
 		}
 		retried += r.last.counter("pcsync_jobs_total", map[string]string{"outcome": "retried"})

@@ -160,15 +160,19 @@ func startExternalStack(ctx context.Context, e *env, queueName string) (*externa
 	return x, nil
 }
 
-func (x *externalStack) stop() {
-	_ = x.cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(10 * time.Second)
+func (x *externalStack) stop() { stopProcess(x.cmd, x.done, 10*time.Second) }
+
+// stopProcess sends cmd SIGTERM and waits for done, the result of its
+// Wait; past grace it kills it.
+func stopProcess(cmd *exec.Cmd, done <-chan error, grace time.Duration) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
-	case <-x.done:
+	case <-done:
 	case <-t.C:
-		_ = x.cmd.Process.Kill()
-		<-x.done
+		_ = cmd.Process.Kill()
+		<-done
 	}
 }
 
