@@ -169,6 +169,10 @@ func (c *Consumer) settle(ctx context.Context, l *lane, batch []*Message, outs [
 			dead = append(dead, m)
 			deadOuts = append(deadOuts, o)
 		default:
+			// Abandoned (the handler stopped for shutdown), or no outcome
+			// at all (the handler's bug, logged in handle): left for
+			// another worker as after a crash, neither deleted nor sent
+			// back early.
 			c.setFinalLocked(m, c.vt, finalAbandon)
 			retried++
 		}

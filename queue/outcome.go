@@ -20,6 +20,10 @@ const (
 	// OutcomeDeadLetter sends a copy to the dead-letter queue, then
 	// deletes the message.
 	OutcomeDeadLetter
+	// OutcomeAbandon leaves the message alone: the handler stopped before
+	// it was done (shutdown). It reappears when its visibility runs out,
+	// as after a crash, for another worker.
+	OutcomeAbandon
 )
 
 // Outcome is the handler's verdict on one message. It is small (the common
@@ -49,6 +53,10 @@ func RetryAfter(d time.Duration) Outcome {
 func DeadLetter(class, reason string) Outcome {
 	return Outcome{kind: OutcomeDeadLetter, dead: &deadLetterCause{class: class, reason: reason}}
 }
+
+// Abandon says the handler gave up on the message without a verdict (the
+// worker is stopping): it reappears after the visibility timeout.
+func Abandon() Outcome { return Outcome{kind: OutcomeAbandon} }
 
 // Kind returns what the outcome asks for.
 func (o Outcome) Kind() OutcomeKind { return o.kind }
@@ -80,6 +88,8 @@ func (o Outcome) String() string {
 		return fmt.Sprintf("retry after %v", o.delay)
 	case OutcomeDeadLetter:
 		return fmt.Sprintf("dead letter (%s): %s", o.Class(), o.Reason())
+	case OutcomeAbandon:
+		return "abandon"
 	}
 	return "none"
 }

@@ -18,6 +18,7 @@ func TestOutcome(t *testing.T) {
 		{"retry", RetryAfter(90 * time.Second), OutcomeRetry, 90 * time.Second, "", "", "retry after 1m30s"},
 		{"negative retry is now", RetryAfter(-time.Second), OutcomeRetry, 0, "", "", "retry after 0s"},
 		{"dead letter", DeadLetter("validation", "Title too long"), OutcomeDeadLetter, 0, "validation", "Title too long", "dead letter (validation): Title too long"},
+		{"abandon", Abandon(), OutcomeAbandon, 0, "", "", "abandon"},
 		{"zero value", Outcome{}, OutcomeNone, 0, "", "", "none"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

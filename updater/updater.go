@@ -2,7 +2,6 @@ package updater
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,17 +26,6 @@ type API interface {
 	UpdateEngagementContext(ctx context.Context, in *partnercentral.UpdateEngagementContextInput, optFns ...func(*partnercentral.Options)) (*partnercentral.UpdateEngagementContextOutput, error)
 	GetEngagement(ctx context.Context, in *partnercentral.GetEngagementInput, optFns ...func(*partnercentral.Options)) (*partnercentral.GetEngagementOutput, error)
 }
-
-// Job outcomes, as counted by Observer.JobDone.
-const (
-	OutcomeApplied        = "applied"         // written
-	OutcomeAlreadyApplied = "already_applied" // the context already held the payload: no write needed
-	OutcomeCoalesced      = "coalesced"       // a newer job for the same context was written instead
-	OutcomeStale          = "stale"           // older than what was last applied to the context: never written
-	OutcomeDeadLettered   = "dead_lettered"   // can never be applied as it is
-	OutcomeRetried        = "retried"         // sent back to the queue for later
-	OutcomeAbandoned      = "abandoned"       // the worker stopped mid-job; the message reappears
-)
 
 // Operation names, as reported to Observer.APICall.
 const (
@@ -419,7 +407,7 @@ func (u *Updater) apply(ctx context.Context, m *queue.Message, job *Job, log *sl
 			if ge.ModifiedAt != nil {
 				u.modifiedAt.put(eng, *ge.ModifiedAt)
 			}
-			if holds(ge, &in) {
+			if Holds(ge, &in) {
 				// Written before: by a response lost on the way back, by an
 				// earlier delivery of this message, or by someone else.
 				a.reportConflicts()
@@ -697,49 +685,4 @@ func codeOf(err error, class retry.Class) string {
 		return "timeout"
 	}
 	return "client"
-}
-
-// holds says whether the engagement's context already holds what the job
-// would write.
-func holds(ge *partnercentral.GetEngagementOutput, in *partnercentral.UpdateEngagementContextInput) bool {
-	var cur types.EngagementContextPayload
-	found := false
-	for _, c := range ge.Contexts {
-		if aws.ToString(c.Id) == aws.ToString(in.ContextIdentifier) {
-			cur, found = c.Payload, true
-			break
-		}
-	}
-	if !found || cur == nil {
-		return false
-	}
-	switch want := in.Payload.(type) {
-	case *types.UpdateEngagementContextPayloadMemberCustomerProject:
-		got, ok := cur.(*types.EngagementContextPayloadMemberCustomerProject)
-		return ok && sameJSON(got.Value, want.Value)
-	case *types.UpdateEngagementContextPayloadMemberLead:
-		got, ok := cur.(*types.EngagementContextPayloadMemberLead)
-		if !ok {
-			return false
-		}
-		status := aws.ToString(want.Value.QualificationStatus)
-		if status == "" {
-			status = "Unqualified" // the model's default
-		}
-		if aws.ToString(got.Value.QualificationStatus) != status || !sameJSON(got.Value.Customer, want.Value.Customer) {
-			return false
-		}
-		if want.Value.Interaction == nil {
-			return true
-		}
-		n := len(got.Value.Interactions)
-		return n > 0 && sameJSON(got.Value.Interactions[n-1], *want.Value.Interaction)
-	}
-	return false
-}
-
-func sameJSON(a, b any) bool {
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }

@@ -1,0 +1,55 @@
+package updater
+
+import (
+	"encoding/json"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/pcsync/pcsync/partnercentral"
+	"github.com/pcsync/pcsync/partnercentral/types"
+)
+
+// Holds says whether the engagement's context already holds what the job
+// would write.
+func Holds(ge *partnercentral.GetEngagementOutput, in *partnercentral.UpdateEngagementContextInput) bool {
+	var cur types.EngagementContextPayload
+	found := false
+	for _, c := range ge.Contexts {
+		if aws.ToString(c.Id) == aws.ToString(in.ContextIdentifier) {
+			cur, found = c.Payload, true
+			break
+		}
+	}
+	if !found || cur == nil {
+		return false
+	}
+	switch want := in.Payload.(type) {
+	case *types.UpdateEngagementContextPayloadMemberCustomerProject:
+		got, ok := cur.(*types.EngagementContextPayloadMemberCustomerProject)
+		return ok && sameJSON(got.Value, want.Value)
+	case *types.UpdateEngagementContextPayloadMemberLead:
+		got, ok := cur.(*types.EngagementContextPayloadMemberLead)
+		if !ok {
+			return false
+		}
+		status := aws.ToString(want.Value.QualificationStatus)
+		if status == "" {
+			status = "Unqualified" // the model's default
+		}
+		if aws.ToString(got.Value.QualificationStatus) != status || !sameJSON(got.Value.Customer, want.Value.Customer) {
+			return false
+		}
+		if want.Value.Interaction == nil {
+			return true
+		}
+		n := len(got.Value.Interactions)
+		return n > 0 && sameJSON(got.Value.Interactions[n-1], *want.Value.Interaction)
+	}
+	return false
+}
+
+func sameJSON(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}
