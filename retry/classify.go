@@ -5,8 +5,10 @@
 // and stops the worker from taking jobs while the service refuses every
 // call (Circuit).
 //
-// It is the one place that knows what an error means for a job. It does not
-// own the jobs themselves (package updater) nor the queue (package queue).
+// It says what class an error is; what that class means for a job (retry,
+// re-read, send back, dead-letter, hold) is decided in one place, the
+// updater's fate.go. It does not own the jobs themselves (package updater)
+// nor the queue (package queue).
 package retry
 
 import (

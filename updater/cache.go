@@ -79,13 +79,22 @@ func (m *boundedMap[V]) len() int {
 	return len(m.items)
 }
 
-// each calls fn for every entry, least recently written first, under the
-// lock: fn must not call back into the map.
-func (m *boundedMap[V]) each(fn func(key string, v V)) {
+// pair is one key and its value, as snapshot returns them.
+type pair[V any] struct {
+	key   string
+	value V
+}
+
+// snapshot returns a copy of every entry, least recently written first, so
+// that the caller can work through them (write a file) without holding the
+// map's lock.
+func (m *boundedMap[V]) snapshot() []pair[V] {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	out := make([]pair[V], 0, len(m.items))
 	for e := m.order.Back(); e != nil; e = e.Prev() {
 		k := e.Value.(string)
-		fn(k, m.items[k].value)
+		out = append(out, pair[V]{key: k, value: m.items[k].value})
 	}
+	return out
 }

@@ -1,9 +1,6 @@
-// Package updater turns one SQS message into one applied engagement context
-// update. This file owns the job format: decoding a message body and
-// checking it against every rule of the API model before any call is made.
-//
-// Package updater does not own the queue (package queue), retry decisions
-// (package retry) or the wire client (package partnercentral).
+// This file owns the job format: decoding a message body and checking it
+// against every rule of the API model before any call is made.
+
 package updater
 
 import (

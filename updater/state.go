@@ -94,11 +94,13 @@ func (s *stateFile) compactLocked(all *boundedMap[time.Time]) error {
 		return fmt.Errorf("state file: %w", err)
 	}
 	w := bufio.NewWriter(f)
-	n := 0
-	all.each(func(key string, t time.Time) {
-		fmt.Fprintf(w, "%s\t%s\n", key, t.UTC().Format(time.RFC3339Nano))
-		n++
-	})
+	// A copy, so that the file is written without holding the map's lock,
+	// which every job takes.
+	entries := all.snapshot()
+	for _, e := range entries {
+		fmt.Fprintf(w, "%s\t%s\n", e.key, e.value.UTC().Format(time.RFC3339Nano))
+	}
+	n := len(entries)
 	if err := w.Flush(); err != nil {
 		f.Close()
 		return fmt.Errorf("state file: %w", err)

@@ -19,7 +19,6 @@ import (
 	"github.com/pcsync/pcsync/partnercentral"
 	"github.com/pcsync/pcsync/partnercentral/schema"
 	"github.com/pcsync/pcsync/partnercentral/types"
-	"github.com/pcsync/pcsync/queue"
 	"github.com/pcsync/pcsync/retry"
 )
 
@@ -129,7 +128,7 @@ func newTestUpdater(t *testing.T, api API) (*Updater, *recorder) {
 	return u, rec
 }
 
-func jobMessage(t *testing.T, u *Updater, id, ctxID, title string, source time.Time, ts string) *queue.Message {
+func jobMessage(t *testing.T, u *Updater, id, ctxID, title string, source time.Time, ts string) Delivery {
 	t.Helper()
 	body := map[string]any{
 		"Catalog": "Sandbox", "EngagementIdentifier": "eng-abcdefghij1234", "ContextIdentifier": ctxID, "Type": "CustomerProject",
@@ -145,8 +144,8 @@ func jobMessage(t *testing.T, u *Updater, id, ctxID, title string, source time.T
 		body["EngagementLastModifiedAt"] = ts
 	}
 	b, _ := json.Marshal(body)
-	m := &queue.Message{ID: id, Body: string(b), ReceiveCount: 1, SentAt: time.Now()}
-	if key := u.Key(m); key != "Sandbox/eng-abcdefghij1234" {
+	m := Delivery{ID: id, Body: string(b), ReceiveCount: 1, SentAt: time.Now()}
+	if key := LaneKey(m.Body); key != "Sandbox/eng-abcdefghij1234" {
 		t.Fatalf("Key: got %q, want Sandbox/eng-abcdefghij1234", key)
 	}
 	return m
@@ -156,15 +155,15 @@ func TestCoalescesToNewestPerContext(t *testing.T) {
 	api := newFakeAPI()
 	u, rec := newTestUpdater(t, api)
 	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
-	batch := []*queue.Message{
+	batch := []Delivery{
 		jobMessage(t, u, "m1", "1", "v2", base.Add(2*time.Minute), ""),
 		jobMessage(t, u, "m2", "1", "v3", base.Add(3*time.Minute), ""),
 		jobMessage(t, u, "m3", "2", "w1", base.Add(time.Minute), ""),
 		jobMessage(t, u, "m4", "1", "v1", base.Add(time.Minute), ""),
 	}
-	outs := u.Handle(context.Background(), batch)
+	outs := u.Apply(context.Background(), batch)
 	for i, o := range outs {
-		if o.Kind() != queue.OutcomeAck {
+		if !acked(o) {
 			t.Errorf("message %d: got %v, want ack", i+1, o)
 		}
 	}
@@ -184,16 +183,16 @@ func TestStaleJobIsNeverWritten(t *testing.T) {
 	api := newFakeAPI()
 	u, rec := newTestUpdater(t, api)
 	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
-	u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "new", "1", "v2", base.Add(2*time.Minute), "")})
-	outs := u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "old", "1", "v1", base.Add(time.Minute), "")})
-	if outs[0].Kind() != queue.OutcomeAck || rec.outcomes[OutcomeStale] != 1 {
+	u.Apply(context.Background(), []Delivery{jobMessage(t, u, "new", "1", "v2", base.Add(2*time.Minute), "")})
+	outs := u.Apply(context.Background(), []Delivery{jobMessage(t, u, "old", "1", "v1", base.Add(time.Minute), "")})
+	if !acked(outs[0]) || rec.outcomes[OutcomeStale] != 1 {
 		t.Errorf("older job after a newer one: got %v with outcomes %v, want ack as stale", outs[0], rec.outcomes)
 	}
 	if got := strings.Join(api.writes, ","); got != "v2" {
 		t.Errorf("writes: got %s, want only v2", got)
 	}
 	// A job without SourceUpdatedAt cannot be judged stale: it is applied.
-	u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "undated", "1", "v0", time.Time{}, "")})
+	u.Apply(context.Background(), []Delivery{jobMessage(t, u, "undated", "1", "v0", time.Time{}, "")})
 	if got := strings.Join(api.writes, ","); got != "v2,v0" {
 		t.Errorf("writes: got %s, want v2,v0", got)
 	}
@@ -204,8 +203,8 @@ func TestConflictIsHealedWithFreshTimestamp(t *testing.T) {
 	u, rec := newTestUpdater(t, api)
 	stale := api.ts()
 	api.bump() // someone else wrote since the job's timestamp
-	outs := u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "m", "1", "v1", time.Time{}, stale)})
-	if outs[0].Kind() != queue.OutcomeAck || rec.outcomes[OutcomeApplied] != 1 {
+	outs := u.Apply(context.Background(), []Delivery{jobMessage(t, u, "m", "1", "v1", time.Time{}, stale)})
+	if !acked(outs[0]) || rec.outcomes[OutcomeApplied] != 1 {
 		t.Fatalf("got %v, %v; want applied", outs[0], rec.outcomes)
 	}
 	if api.reads != 1 || len(api.writes) != 1 {
@@ -220,11 +219,11 @@ func TestConflictRetriesAreBounded(t *testing.T) {
 	for range 20 {
 		api.script = append(api.script, conflict)
 	}
-	outs := u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "m", "1", "v1", time.Time{}, api.ts())})
-	if outs[0].Kind() != queue.OutcomeRetry || rec.outcomes[OutcomeRetried] != 1 {
+	outs := u.Apply(context.Background(), []Delivery{jobMessage(t, u, "m", "1", "v1", time.Time{}, api.ts())})
+	if outs[0].Outcome != OutcomeRetried || rec.outcomes[OutcomeRetried] != 1 {
 		t.Errorf("an engagement that never settles: got %v, %v; want retry later", outs[0], rec.outcomes)
 	}
-	if d := outs[0].Delay(); d < 20*time.Second || d > 40*time.Second {
+	if d := outs[0].Delay; d < 20*time.Second || d > 40*time.Second {
 		t.Errorf("retry delay: got %v, want about 30 s on a first delivery", d)
 	}
 }
@@ -233,8 +232,8 @@ func TestLostResponseSettledByRead(t *testing.T) {
 	api := newFakeAPI()
 	u, rec := newTestUpdater(t, api)
 	api.applyThenFail = true
-	outs := u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "m", "1", "v1", time.Time{}, api.ts())})
-	if outs[0].Kind() != queue.OutcomeAck || rec.outcomes[OutcomeAlreadyApplied] != 1 {
+	outs := u.Apply(context.Background(), []Delivery{jobMessage(t, u, "m", "1", "v1", time.Time{}, api.ts())})
+	if !acked(outs[0]) || rec.outcomes[OutcomeAlreadyApplied] != 1 {
 		t.Fatalf("got %v, %v; want ack as already applied", outs[0], rec.outcomes)
 	}
 	if len(api.writes) != 1 {
@@ -246,20 +245,20 @@ func TestErrorFates(t *testing.T) {
 	tests := []struct {
 		name      string
 		err       error
-		wantKind  queue.OutcomeKind
+		wantKind  string
 		wantClass string
 	}{
-		{"validation", apiError(400, &types.ValidationException{Message: aws.String("bad"), ErrorList: []types.ValidationExceptionError{{FieldName: aws.String("Type"), Message: aws.String("mismatch")}}}), queue.OutcomeDeadLetter, ClassRejected},
-		{"not found", apiError(404, &types.ResourceNotFoundException{Message: aws.String("gone")}), queue.OutcomeDeadLetter, ClassNotFound},
+		{"validation", apiError(400, &types.ValidationException{Message: aws.String("bad"), ErrorList: []types.ValidationExceptionError{{FieldName: aws.String("Type"), Message: aws.String("mismatch")}}}), OutcomeDeadLettered, ClassRejected},
+		{"not found", apiError(404, &types.ResourceNotFoundException{Message: aws.String("gone")}), OutcomeDeadLettered, ClassNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			api := newFakeAPI()
 			u, _ := newTestUpdater(t, api)
 			api.script = []error{tt.err}
-			outs := u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "m", "1", "v1", time.Time{}, api.ts())})
-			if outs[0].Kind() != tt.wantKind || outs[0].Class() != tt.wantClass || outs[0].Reason() == "" {
-				t.Errorf("got %v (class %q, reason %q), want %v of class %q with a reason", outs[0], outs[0].Class(), outs[0].Reason(), tt.wantKind, tt.wantClass)
+			outs := u.Apply(context.Background(), []Delivery{jobMessage(t, u, "m", "1", "v1", time.Time{}, api.ts())})
+			if outs[0].Outcome != tt.wantKind || outs[0].Class != tt.wantClass || outs[0].Reason == "" {
+				t.Errorf("got %v (class %q, reason %q), want %v of class %q with a reason", outs[0], outs[0].Class, outs[0].Reason, tt.wantKind, tt.wantClass)
 			}
 		})
 	}
@@ -270,8 +269,8 @@ func TestTransientErrorsRetryThenRequeue(t *testing.T) {
 	u, _ := newTestUpdater(t, api)
 	internal := apiError(500, &types.InternalServerException{})
 	api.script = []error{internal, internal}
-	outs := u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "m", "1", "v1", time.Time{}, api.ts())})
-	if outs[0].Kind() != queue.OutcomeAck || len(api.writes) != 1 {
+	outs := u.Apply(context.Background(), []Delivery{jobMessage(t, u, "m", "1", "v1", time.Time{}, api.ts())})
+	if !acked(outs[0]) || len(api.writes) != 1 {
 		t.Fatalf("two 500s then success: got %v after %d writes, want applied", outs[0], len(api.writes))
 	}
 	api2 := newFakeAPI()
@@ -279,33 +278,33 @@ func TestTransientErrorsRetryThenRequeue(t *testing.T) {
 	for range 1000 {
 		api2.script = append(api2.script, internal)
 	}
-	outs = u2.Handle(context.Background(), []*queue.Message{jobMessage(t, u2, "m", "1", "v1", time.Time{}, api2.ts())})
-	if outs[0].Kind() != queue.OutcomeRetry {
+	outs = u2.Apply(context.Background(), []Delivery{jobMessage(t, u2, "m", "1", "v1", time.Time{}, api2.ts())})
+	if outs[0].Outcome != OutcomeRetried {
 		t.Errorf("500s for the whole budget: got %v, want retry later", outs[0])
 	}
 }
 
 func TestInvalidJobIsDeadLettered(t *testing.T) {
 	u, _ := newTestUpdater(t, newFakeAPI())
-	m := &queue.Message{ID: "bad", Body: `{"Catalog":"Sandbox"}`}
-	if key := u.Key(m); key != "" {
+	m := Delivery{ID: "bad", Body: `{"Catalog":"Sandbox"}`}
+	if key := LaneKey(m.Body); key != "" {
 		t.Errorf("Key of an invalid job: got %q, want a lane of its own", key)
 	}
-	outs := u.Handle(context.Background(), []*queue.Message{m})
-	if outs[0].Kind() != queue.OutcomeDeadLetter || outs[0].Class() != ClassInvalidJob || !strings.Contains(outs[0].Reason(), "EngagementIdentifier: is required") {
-		t.Errorf("got %v (%s: %s), want a dead letter naming the missing field", outs[0], outs[0].Class(), outs[0].Reason())
+	outs := u.Apply(context.Background(), []Delivery{m})
+	if outs[0].Outcome != OutcomeDeadLettered || outs[0].Class != ClassInvalidJob || !strings.Contains(outs[0].Reason, "EngagementIdentifier: is required") {
+		t.Errorf("got %v (%s: %s), want a dead letter naming the missing field", outs[0], outs[0].Class, outs[0].Reason)
 	}
 }
 
-func TestShutdownAbandonsWithoutOutcome(t *testing.T) {
+func TestShutdownAbandons(t *testing.T) {
 	api := newFakeAPI()
 	u, rec := newTestUpdater(t, api)
 	api.script = []error{apiError(500, &types.InternalServerException{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	outs := u.Handle(ctx, []*queue.Message{jobMessage(t, u, "m", "1", "v1", time.Time{}, api.ts())})
-	if outs[0].Kind() != queue.OutcomeNone || rec.outcomes[OutcomeAbandoned] != 1 {
-		t.Errorf("got %v, %v; want no outcome (the message reappears) and abandoned", outs[0], rec.outcomes)
+	outs := u.Apply(ctx, []Delivery{jobMessage(t, u, "m", "1", "v1", time.Time{}, api.ts())})
+	if outs[0].Outcome != OutcomeAbandoned || rec.outcomes[OutcomeAbandoned] != 1 {
+		t.Errorf("got %v, %v; want abandoned (the message reappears)", outs[0], rec.outcomes)
 	}
 }
 
@@ -341,21 +340,21 @@ func TestAccessDeniedForOneJobDoesNotStallOthers(t *testing.T) {
 	u, rec := newTestUpdater(t, api)
 	bad := jobMessage(t, u, "bad", "9", "x", time.Time{}, "")
 	good := jobMessage(t, u, "good", "1", "v1", time.Time{}, "")
-	results := make(chan []queue.Outcome, 2)
-	go func() { results <- u.Handle(context.Background(), []*queue.Message{bad}) }()
+	results := make(chan []Verdict, 2)
+	go func() { results <- u.Apply(context.Background(), []Delivery{bad}) }()
 	// The good job arrives while the circuit is open because of the bad one.
 	tick := time.NewTicker(time.Millisecond)
 	for u.circuit.State() != retry.Open {
 		<-tick.C
 	}
 	tick.Stop()
-	go func() { results <- u.Handle(context.Background(), []*queue.Message{good}) }()
-	var kinds []queue.OutcomeKind
+	go func() { results <- u.Apply(context.Background(), []Delivery{good}) }()
+	var kinds []string
 	for range 2 {
 		o := <-results
-		kinds = append(kinds, o[0].Kind())
-		if o[0].Kind() == queue.OutcomeDeadLetter && o[0].Class() != ClassDenied {
-			t.Errorf("dead letter class: got %q, want %q", o[0].Class(), ClassDenied)
+		kinds = append(kinds, o[0].Outcome)
+		if o[0].Outcome == OutcomeDeadLettered && o[0].Class != ClassDenied {
+			t.Errorf("dead letter class: got %q, want %q", o[0].Class, ClassDenied)
 		}
 	}
 	if rec.outcomes[OutcomeApplied] != 1 || rec.outcomes[OutcomeDeadLettered] != 1 {
@@ -367,23 +366,21 @@ func TestRedeliveryIsNotWrittenAgain(t *testing.T) {
 	api := newFakeAPI()
 	u, rec := newTestUpdater(t, api)
 	m := jobMessage(t, u, "m", "1", "v1", time.Time{}, "")
-	u.Handle(context.Background(), []*queue.Message{m})
+	u.Apply(context.Background(), []Delivery{m})
 	// The same message again (its delete was lost): acknowledged, no call.
-	again := *m
+	again := m
 	again.ReceiveCount = 2
-	u.Key(&again)
-	outs := u.Handle(context.Background(), []*queue.Message{&again})
-	if outs[0].Kind() != queue.OutcomeAck || len(api.writes) != 1 {
+	outs := u.Apply(context.Background(), []Delivery{again})
+	if !acked(outs[0]) || len(api.writes) != 1 {
 		t.Errorf("same message again: got %v after %d writes, want ack with 1 write", outs[0], len(api.writes))
 	}
 	// A fresh worker (restart) gets it redelivered: it reads first and
 	// finds it applied.
 	u2, rec2 := newTestUpdater(t, api)
-	again2 := *m
+	again2 := m
 	again2.ReceiveCount = 2
-	u2.Key(&again2)
-	outs = u2.Handle(context.Background(), []*queue.Message{&again2})
-	if outs[0].Kind() != queue.OutcomeAck || len(api.writes) != 1 || rec2.outcomes[OutcomeAlreadyApplied] != 1 {
+	outs = u2.Apply(context.Background(), []Delivery{again2})
+	if !acked(outs[0]) || len(api.writes) != 1 || rec2.outcomes[OutcomeAlreadyApplied] != 1 {
 		t.Errorf("redelivered to a restarted worker: got %v after %d writes (%v), want already applied with 1 write", outs[0], len(api.writes), rec2.outcomes)
 	}
 	_ = rec
@@ -392,9 +389,9 @@ func TestRedeliveryIsNotWrittenAgain(t *testing.T) {
 func TestFutureSourceTimestampIsRejected(t *testing.T) {
 	api := newFakeAPI()
 	u, _ := newTestUpdater(t, api)
-	outs := u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "m", "1", "v1", time.Now().Add(3*time.Hour), "")})
-	if outs[0].Kind() != queue.OutcomeDeadLetter || !strings.Contains(outs[0].Reason(), "in the future") || len(api.writes) != 0 {
-		t.Errorf("got %v (%s), want a dead letter saying SourceUpdatedAt is in the future", outs[0], outs[0].Reason())
+	outs := u.Apply(context.Background(), []Delivery{jobMessage(t, u, "m", "1", "v1", time.Now().Add(3*time.Hour), "")})
+	if outs[0].Outcome != OutcomeDeadLettered || !strings.Contains(outs[0].Reason, "in the future") || len(api.writes) != 0 {
+		t.Errorf("got %v (%s), want a dead letter saying SourceUpdatedAt is in the future", outs[0], outs[0].Reason)
 	}
 }
 
@@ -402,8 +399,8 @@ func TestUndatedJobIsNotSweptAsStale(t *testing.T) {
 	api := newFakeAPI()
 	u, rec := newTestUpdater(t, api)
 	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
-	u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "new", "1", "v2", base.Add(2*time.Minute), "")})
-	outs := u.Handle(context.Background(), []*queue.Message{
+	u.Apply(context.Background(), []Delivery{jobMessage(t, u, "new", "1", "v2", base.Add(2*time.Minute), "")})
+	outs := u.Apply(context.Background(), []Delivery{
 		jobMessage(t, u, "hook", "1", "from a webhook", time.Time{}, ""),
 		jobMessage(t, u, "old", "1", "v1", base.Add(time.Minute), ""),
 	})
@@ -426,17 +423,23 @@ func TestStateFileKeepsNewestAcrossRestarts(t *testing.T) {
 	}
 	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	u := newU()
-	u.Handle(context.Background(), []*queue.Message{jobMessage(t, u, "v4", "1", "v4", base.Add(4*time.Minute), "")})
+	u.Apply(context.Background(), []Delivery{jobMessage(t, u, "v4", "1", "v4", base.Add(4*time.Minute), "")})
 	u.Close() // the process dies here; v3's message was never acknowledged
 	u2 := newU()
 	defer u2.Close()
-	outs := u2.Handle(context.Background(), []*queue.Message{jobMessage(t, u2, "v3", "1", "v3", base.Add(3*time.Minute), "")})
-	if outs[0].Kind() != queue.OutcomeAck || strings.Join(api.writes, ",") != "v4" {
+	outs := u2.Apply(context.Background(), []Delivery{jobMessage(t, u2, "v3", "1", "v3", base.Add(3*time.Minute), "")})
+	if !acked(outs[0]) || strings.Join(api.writes, ",") != "v4" {
 		t.Errorf("older version after a restart: got %v with writes %v, want it acknowledged as stale and v4 kept", outs[0], api.writes)
 	}
 	// A newer version still goes through.
-	u2.Handle(context.Background(), []*queue.Message{jobMessage(t, u2, "v5", "1", "v5", base.Add(5*time.Minute), "")})
+	u2.Apply(context.Background(), []Delivery{jobMessage(t, u2, "v5", "1", "v5", base.Add(5*time.Minute), "")})
 	if got := strings.Join(api.writes, ","); got != "v4,v5" {
 		t.Errorf("writes: got %s, want v4,v5", got)
 	}
+}
+
+// acked says whether the queue deletes a message after this verdict: the
+// job is done and not dead-lettered.
+func acked(v Verdict) bool {
+	return Final(v.Outcome) && v.Outcome != OutcomeDeadLettered
 }

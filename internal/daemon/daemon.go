@@ -124,7 +124,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 		Gate:         gates{circuit, budget},
 		Observer:     m,
 		Logger:       log,
-	}, u)
+	}, jobs{u})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,109 @@
+package updater
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/pcsync/pcsync/partnercentral"
+	"github.com/pcsync/pcsync/retry"
+)
+
+// This file makes the updater's two calls under everything that guards
+// them: the circuit, the daily write budget and the rate limiter of their
+// class, and reports each to the observer.
+
+// updateContext makes one UpdateEngagementContext call under the circuit,
+// the daily budget and the write limiter.
+func (u *Updater) updateContext(ctx context.Context, in *partnercentral.UpdateEngagementContextInput) (*partnercentral.UpdateEngagementContextOutput, error) {
+	var out *partnercentral.UpdateEngagementContextOutput
+	err := u.call(ctx, OpUpdate, u.cfg.Writes, true, func() error {
+		var err error
+		out, err = u.api.UpdateEngagementContext(ctx, in)
+		return err
+	})
+	return out, err
+}
+
+// getEngagement reads the engagement a job updates, under the circuit and
+// the read limiter.
+func (u *Updater) getEngagement(ctx context.Context, in *partnercentral.UpdateEngagementContextInput) (*partnercentral.GetEngagementOutput, error) {
+	var out *partnercentral.GetEngagementOutput
+	err := u.call(ctx, OpGet, u.cfg.Reads, false, func() error {
+		var err error
+		out, err = u.api.GetEngagement(ctx, &partnercentral.GetEngagementInput{Catalog: in.Catalog, Identifier: in.EngagementIdentifier})
+		return err
+	})
+	return out, err
+}
+
+func (u *Updater) call(ctx context.Context, op string, lim *retry.Limiter, write bool, fn func() error) error {
+	probe, err := u.circuit.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	if write && u.cfg.Budget != nil {
+		if d := u.cfg.Budget.Delay(); d > maxBudgetHold {
+			// Hours, maybe: hand the job back for then rather than hold
+			// it (and heartbeat it) that long.
+			u.circuit.Record(probe, retry.Canceled, "")
+			return &budgetSpentError{wait: d}
+		}
+		waited, err := u.cfg.Budget.Take(ctx)
+		u.obs.BudgetWait(waited)
+		if err != nil {
+			u.circuit.Record(probe, retry.Canceled, "")
+			return err
+		}
+	}
+	sentAt, waited, err := lim.Wait(ctx)
+	class := "read"
+	if write {
+		class = "write"
+	}
+	u.obs.LimiterWait(class, waited)
+	if err != nil {
+		u.circuit.Record(probe, retry.Canceled, "")
+		return err
+	}
+	start := time.Now()
+	err = fn()
+	latency := time.Since(start)
+	errClass := retry.Classify(ctx, err)
+	lim.Done(sentAt, errClass == retry.Throttle)
+	u.circuit.Record(probe, errClass, errorCode(err))
+	u.obs.APICall(op, codeOf(err, errClass), latency)
+	return err
+}
+
+// errorCode is the API's error code, or "" when the error has none.
+func errorCode(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode()
+	}
+	return ""
+}
+
+func codeOf(err error, class retry.Class) string {
+	if err == nil {
+		return "OK"
+	}
+	if c := errorCode(err); c != "" {
+		return c
+	}
+	switch class {
+	case retry.Canceled:
+		return "canceled"
+	case retry.Transient:
+		var send *smithyhttp.RequestSendError
+		if errors.As(err, &send) {
+			return "network"
+		}
+		return "timeout"
+	}
+	return "client"
+}

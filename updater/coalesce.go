@@ -1,0 +1,154 @@
+package updater
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// This file is coalescing: the jobs of one batch (every job of one
+// engagement that was waiting) are grouped by context; per context only the
+// newest is written, and the older ones follow its fate. Versions no newer
+// than one already applied or written are settled without a call.
+
+// pending is one delivery of a batch on its way to a verdict.
+type pending struct {
+	i     int // its place in the batch
+	d     *Delivery
+	job   *Job
+	fresh time.Time // its version: SourceUpdatedAt, else when it was sent
+}
+
+// Apply applies one batch of deliveries (the caller keeps one engagement's
+// batches from running at the same time) and returns one verdict per
+// delivery, in order. ctx ends only when the worker stops waiting for the
+// batch (the drain deadline): the jobs still running are then abandoned.
+func (u *Updater) Apply(ctx context.Context, batch []Delivery) []Verdict {
+	start := time.Now()
+	out := make([]Verdict, len(batch))
+	settle := func(p pending, v Verdict) {
+		out[p.i] = v
+		u.jobDone(p.d, v.Outcome, start)
+	}
+	var order []string
+	groups := map[string][]pending{}
+	for i := range batch {
+		d := &batch[i]
+		job, err := u.dec.Decode([]byte(d.Body))
+		if err == nil && job.SourceUpdatedAt.After(start.Add(maxClockSkew)) {
+			err = &futureError{source: job.SourceUpdatedAt, now: start}
+		}
+		p := pending{i: i, d: d, job: job}
+		if err != nil {
+			s := decide(ctx, err, "", newAttempt(u.cfg.Policy, d.ReceiveCount, start), circuitView{}, start)
+			settle(p, verdictOf(s))
+			continue
+		}
+		ck := contextKey(&job.Input)
+		if _, seen := groups[ck]; !seen {
+			order = append(order, ck)
+		}
+		p.fresh = job.SourceUpdatedAt
+		if p.fresh.IsZero() {
+			p.fresh = d.SentAt
+		}
+		groups[ck] = append(groups[ck], p)
+	}
+	for _, ck := range order {
+		u.applyContext(ctx, ck, groups[ck], settle)
+	}
+	return out
+}
+
+// applyContext settles every job of one context: the newest is applied,
+// the rest follow its fate.
+func (u *Updater) applyContext(ctx context.Context, ck string, jobs []pending, settle func(pending, Verdict)) {
+	// Newest first; on a tie the later received wins.
+	slices.SortStableFunc(jobs, func(a, b pending) int {
+		if c := b.fresh.Compare(a.fresh); c != 0 {
+			return c
+		}
+		return b.i - a.i
+	})
+	// First settle what needs no call: a message this worker already
+	// applied (SQS delivers at least once), and versions no newer than the
+	// one last applied to the context (a standard queue reorders).
+	wm, haveWM := u.watermark.get(ck)
+	intent, haveIntent := u.intended.get(ck)
+	live := jobs[:0:0]
+	for _, p := range jobs {
+		src := p.job.SourceUpdatedAt
+		switch {
+		case u.appliedIDs.has(p.d.ID):
+			settle(p, Verdict{Outcome: OutcomeAlreadyApplied})
+		case haveIntent && !src.IsZero() && src.Before(intent):
+			settle(p, Verdict{Outcome: OutcomeStale})
+			u.messageLog(p.d, p.job).Info("stale job skipped: a newer one was already written", "source_updated_at", src, "newer", intent)
+		case haveWM && !src.IsZero() && src.Before(wm):
+			settle(p, Verdict{Outcome: OutcomeStale})
+			u.messageLog(p.d, p.job).Info("stale job skipped: a newer one was already applied", "source_updated_at", src, "applied", wm)
+		case haveWM && !src.IsZero() && src.Equal(wm):
+			// The version already applied, sent again.
+			settle(p, Verdict{Outcome: OutcomeAlreadyApplied})
+		default:
+			live = append(live, p)
+		}
+	}
+	for n, p := range live {
+		log := u.messageLog(p.d, p.job)
+		var v Verdict
+		if err := u.intend(ck, p.job.SourceUpdatedAt); err != nil {
+			v = verdictOf(decide(ctx, &stateError{err: err}, OpUpdate, newAttempt(u.cfg.Policy, p.d.ReceiveCount, time.Now()), circuitView{}, time.Now()))
+		} else {
+			v = u.apply(ctx, p.d, p.job, log)
+		}
+		switch v.Outcome {
+		case OutcomeApplied, OutcomeAlreadyApplied:
+			if src := p.job.SourceUpdatedAt; !src.IsZero() {
+				u.watermark.update(ck, func(old time.Time, found bool) time.Time {
+					if found && old.After(src) {
+						return old
+					}
+					return src
+				})
+			}
+			u.appliedIDs.put(p.d.ID, struct{}{})
+			settle(p, v)
+			for _, q := range live[n+1:] {
+				u.appliedIDs.put(q.d.ID, struct{}{})
+				settle(q, Verdict{Outcome: OutcomeCoalesced})
+			}
+			return
+		case OutcomeDeadLettered:
+			// This version can never be applied; an older one still may.
+			// The queue logs the dead letter with its reason.
+			settle(p, v)
+		case OutcomeRetried:
+			// The older versions go back with it: written before it, they
+			// would be stale by the time it is.
+			for _, q := range live[n:] {
+				settle(q, v)
+			}
+			log.Info("job sent back to the queue", "reason", v.Reason, "retry_in", v.Delay)
+			return
+		default:
+			// Abandoned: the worker is stopping; these messages reappear
+			// for another worker.
+			for _, q := range live[n:] {
+				settle(q, v)
+			}
+			return
+		}
+	}
+}
+
+// verdictOf turns a step that ends the job's turn into its verdict.
+func verdictOf(s step) Verdict {
+	switch s.kind {
+	case stepDeadLetter:
+		return Verdict{Outcome: OutcomeDeadLettered, Class: s.class, Reason: s.reason}
+	case stepSendBack:
+		return Verdict{Outcome: OutcomeRetried, Reason: s.reason, Delay: s.delay}
+	}
+	return Verdict{Outcome: OutcomeAbandoned}
+}
