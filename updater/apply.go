@@ -2,6 +2,7 @@ package updater
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 )
 
 // apply writes one job, healing stale timestamps, until it is applied, is
-// found already applied, or decide ends its turn: sent back for later,
+// found in place, or decide ends its turn: sent back for later,
 // dead-lettered, or abandoned.
 func (u *Updater) apply(ctx context.Context, d *Delivery, job *Job, log *slog.Logger) Verdict {
 	in := job.Input
@@ -25,38 +26,67 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, job *Job, log *slog.Lo
 	if known, ok := u.modifiedAt.get(eng); ok && (ts == nil || newer(known, *ts)) {
 		ts = aws.String(known)
 	}
-	// A message delivered before may have been applied by that delivery
-	// (by this worker before a restart, or by another): read first, so
-	// that it is found applied instead of written again.
-	read := ts == nil || d.ReceiveCount > 1
+	// What to compare the job with before writing: the engagement as read
+	// moments ago for another of its jobs, or a read now when the job
+	// needs one or reading first pays (readfirst.go). A message delivered
+	// before may have been applied by that delivery (by this worker before
+	// a restart, or by another): it is read, so that it is found in place
+	// instead of written again.
+	seen := u.freshView(eng, time.Now())
+	needRead := ts == nil || d.ReceiveCount > 1
+	read := seen == nil && (needRead || u.readFirstPays())
+	wrote := false
 	for {
 		op, err := OpUpdate, error(nil)
 		if read {
 			op = OpGet
 			var ge *partnercentral.GetEngagementOutput
-			if ge, err = u.getEngagement(ctx, &in); err == nil {
-				read = false
+			if ge, err = u.getEngagement(ctx, &in, !needRead && !wrote); err == nil {
+				read, seen = false, ge
+				u.views.put(eng, view{ge: ge, at: time.Now()})
 				if ge.ModifiedAt != nil {
 					u.modifiedAt.put(eng, *ge.ModifiedAt)
 				}
-				if Holds(ge, &in) {
-					// Written before: by a response lost on the way back,
-					// by an earlier delivery of this message, or by
-					// someone else.
-					a.reportConflicts(u.obs)
-					return Verdict{Outcome: OutcomeAlreadyApplied}
-				}
-				ts = ge.ModifiedAt
-				op = OpUpdate
+			} else if errors.Is(err, errReadSkipped) {
+				read, err = false, nil
 			}
+		}
+		if seen != nil {
+			holds := Holds(seen, &in)
+			if !wrote {
+				u.reads.observe(holds)
+			}
+			if holds {
+				a.reportConflicts(u.obs)
+				if !wrote && a.conflicts == 0 && d.ReceiveCount <= 1 {
+					// The context held the payload before this job came:
+					// a record the CRM sent again. Nothing to write.
+					return Verdict{Outcome: OutcomeUnchanged}
+				}
+				// Written before: by a response lost on the way back, by
+				// an earlier delivery of this message, or by someone else.
+				return Verdict{Outcome: OutcomeAlreadyApplied}
+			}
+			if seen.ModifiedAt != nil && (ts == nil || !newer(*ts, *seen.ModifiedAt)) {
+				ts = seen.ModifiedAt
+			}
+			seen = nil
+		}
+		if err == nil && ts == nil {
+			// Nothing to write with: the read this job needs was skipped
+			// or gave no timestamp. Read (again).
+			read, needRead = true, true
+			continue
 		}
 		if err == nil {
 			in.EngagementLastModifiedAt = ts
+			wrote = true
 			out, werr := u.updateContext(ctx, &in)
 			if werr == nil {
 				if out.EngagementLastModifiedAt != nil {
 					u.modifiedAt.put(eng, *out.EngagementLastModifiedAt)
 				}
+				u.wrote(eng, aws.ToString(in.ContextIdentifier), out.EngagementLastModifiedAt)
 				a.reportConflicts(u.obs)
 				return Verdict{Outcome: OutcomeApplied}
 			}
@@ -72,7 +102,7 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, job *Job, log *slog.Lo
 		case stepDeadLetter, stepAbandon:
 			return verdictOf(s)
 		case stepReread:
-			read = true
+			read, needRead = true, true
 		}
 		if s.wait > 0 {
 			log.Debug("call failed, trying again", "operation", op, "step", s.kind.String(), "error", err, "wait", s.wait)
@@ -82,6 +112,10 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, job *Job, log *slog.Lo
 		}
 	}
 }
+
+// readFirstPays says whether to read before writing a job that could be
+// written at once.
+func (u *Updater) readFirstPays() bool { return u.reads.readFirst() }
 
 func (a *attempt) reportConflicts(obs Observer) {
 	if a.conflicts > 0 {

@@ -13,14 +13,14 @@ import (
 )
 
 // This file makes the updater's two calls under everything that guards
-// them: the circuit, the daily write budget and the rate limiter of their
-// class, and reports each to the observer.
+// them: the circuit, the daily budget and the rate limiter of their class,
+// and reports each to the observer.
 
 // updateContext makes one UpdateEngagementContext call under the circuit,
 // the daily budget and the write limiter.
 func (u *Updater) updateContext(ctx context.Context, in *partnercentral.UpdateEngagementContextInput) (*partnercentral.UpdateEngagementContextOutput, error) {
 	var out *partnercentral.UpdateEngagementContextOutput
-	err := u.call(ctx, OpUpdate, u.cfg.Writes, true, func() error {
+	err := u.call(ctx, OpUpdate, u.cfg.Writes, u.cfg.Budget, func() error {
 		var err error
 		out, err = u.api.UpdateEngagementContext(ctx, in)
 		return err
@@ -28,11 +28,16 @@ func (u *Updater) updateContext(ctx context.Context, in *partnercentral.UpdateEn
 	return out, err
 }
 
-// getEngagement reads the engagement a job updates, under the circuit and
-// the read limiter.
-func (u *Updater) getEngagement(ctx context.Context, in *partnercentral.UpdateEngagementContextInput) (*partnercentral.GetEngagementOutput, error) {
+// getEngagement reads the engagement a job updates, under the circuit,
+// the daily read budget and the read limiter. optional says the job could
+// do without the read (it would only save a write): while the read budget
+// is spent, it is skipped (errReadSkipped) rather than waited for.
+func (u *Updater) getEngagement(ctx context.Context, in *partnercentral.UpdateEngagementContextInput, optional bool) (*partnercentral.GetEngagementOutput, error) {
+	if optional && u.cfg.ReadBudget != nil && u.cfg.ReadBudget.Delay() > 0 {
+		return nil, errReadSkipped
+	}
 	var out *partnercentral.GetEngagementOutput
-	err := u.call(ctx, OpGet, u.cfg.Reads, false, func() error {
+	err := u.call(ctx, OpGet, u.cfg.Reads, u.cfg.ReadBudget, func() error {
 		var err error
 		out, err = u.api.GetEngagement(ctx, &partnercentral.GetEngagementInput{Catalog: in.Catalog, Identifier: in.EngagementIdentifier})
 		return err
@@ -40,20 +45,30 @@ func (u *Updater) getEngagement(ctx context.Context, in *partnercentral.UpdateEn
 	return out, err
 }
 
-func (u *Updater) call(ctx context.Context, op string, lim *retry.Limiter, write bool, fn func() error) error {
+// errReadSkipped says an optional read was not made: the daily read budget
+// is spent.
+var errReadSkipped = errors.New("read skipped: daily read budget spent")
+
+// call makes one call: it waits for the circuit, for room in the daily
+// budget of its class (nil: none), and for its turn under the rate
+// limiter, then reports the call to the limiter, the circuit and the
+// observer.
+func (u *Updater) call(ctx context.Context, op string, lim *retry.Limiter, budget *retry.Budget, fn func() error) error {
 	probe, err := u.circuit.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	if write && u.cfg.Budget != nil {
-		if d := u.cfg.Budget.Delay(); d > maxBudgetHold {
+	if budget != nil {
+		if d := budget.Delay(); d > maxBudgetHold {
 			// Hours, maybe: hand the job back for then rather than hold
 			// it (and heartbeat it) that long.
 			u.circuit.Record(probe, retry.Canceled, "")
-			return &budgetSpentError{wait: d}
+			return &budgetSpentError{op: op, wait: d}
 		}
-		waited, err := u.cfg.Budget.Take(ctx)
-		u.obs.BudgetWait(waited)
+		waited, err := budget.Take(ctx)
+		if op == OpUpdate {
+			u.obs.BudgetWait(waited)
+		}
 		if err != nil {
 			u.circuit.Record(probe, retry.Canceled, "")
 			return err
@@ -61,7 +76,7 @@ func (u *Updater) call(ctx context.Context, op string, lim *retry.Limiter, write
 	}
 	sentAt, waited, err := lim.Wait(ctx)
 	class := "read"
-	if write {
+	if op == OpUpdate {
 		class = "write"
 	}
 	u.obs.LimiterWait(class, waited)

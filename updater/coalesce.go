@@ -103,7 +103,7 @@ func (u *Updater) applyContext(ctx context.Context, ck string, jobs []pending, s
 			v = u.apply(ctx, p.d, p.job, log)
 		}
 		switch v.Outcome {
-		case OutcomeApplied, OutcomeAlreadyApplied:
+		case OutcomeApplied, OutcomeUnchanged, OutcomeAlreadyApplied:
 			if src := p.job.SourceUpdatedAt; !src.IsZero() {
 				u.watermark.update(ck, func(old time.Time, found bool) time.Time {
 					if found && old.After(src) {

@@ -10,7 +10,11 @@ import (
 )
 
 // Holds says whether the engagement's context already holds what the job
-// would write.
+// would write, compared as the service stores it: a CustomerProject payload
+// as a whole; for a Lead its QualificationStatus and Customer, and the
+// job's Interaction only when an identical one is already among the lead's
+// interactions (the service appends interactions, so writing a repeated
+// one would add it twice).
 func Holds(ge *partnercentral.GetEngagementOutput, in *partnercentral.UpdateEngagementContextInput) bool {
 	var cur types.EngagementContextPayload
 	found := false
@@ -42,8 +46,12 @@ func Holds(ge *partnercentral.GetEngagementOutput, in *partnercentral.UpdateEnga
 		if want.Value.Interaction == nil {
 			return true
 		}
-		n := len(got.Value.Interactions)
-		return n > 0 && sameJSON(got.Value.Interactions[n-1], *want.Value.Interaction)
+		for _, have := range got.Value.Interactions {
+			if sameJSON(have, *want.Value.Interaction) {
+				return true
+			}
+		}
+		return false
 	}
 	return false
 }

@@ -236,12 +236,20 @@ func (e *stateError) Error() string {
 func (e *stateError) Unwrap() error { return e.err }
 
 // maxBudgetHold is the longest a job waits, held, for room in the daily
-// write budget; a longer wait sends it back to the queue for then.
+// budget; a longer wait sends it back to the queue for then.
 const maxBudgetHold = time.Minute
 
-// budgetSpentError says the daily write budget has no room for a while.
-type budgetSpentError struct{ wait time.Duration }
+// budgetSpentError says the daily budget of op's class (writes or reads)
+// has no room for a while.
+type budgetSpentError struct {
+	op   string
+	wait time.Duration
+}
 
 func (e *budgetSpentError) Error() string {
-	return fmt.Sprintf("daily write budget spent; room again in %v", e.wait.Round(time.Second))
+	class := "write"
+	if e.op == OpGet {
+		class = "read"
+	}
+	return fmt.Sprintf("daily %s budget spent; room again in %v", class, e.wait.Round(time.Second))
 }

@@ -4,7 +4,8 @@ package updater
 // Observer.JobDone, labelled on pcsync_jobs_total and shown by the demo.
 const (
 	OutcomeApplied        = "applied"         // written
-	OutcomeAlreadyApplied = "already_applied" // the context already held the payload: no write needed
+	OutcomeUnchanged      = "unchanged"       // the context already held the payload before any write: nothing to do
+	OutcomeAlreadyApplied = "already_applied" // found in place after a write's answer was lost, or on a redelivery
 	OutcomeCoalesced      = "coalesced"       // a newer job for the same context was written instead
 	OutcomeStale          = "stale"           // older than what was last applied to the context: never written
 	OutcomeDeadLettered   = "dead_lettered"   // can never be applied as it is
@@ -14,7 +15,7 @@ const (
 
 // Outcomes returns every job outcome, those that end a job first.
 func Outcomes() []string {
-	return []string{OutcomeApplied, OutcomeAlreadyApplied, OutcomeCoalesced, OutcomeStale,
+	return []string{OutcomeApplied, OutcomeUnchanged, OutcomeAlreadyApplied, OutcomeCoalesced, OutcomeStale,
 		OutcomeDeadLettered, OutcomeRetried, OutcomeAbandoned}
 }
 
@@ -22,7 +23,7 @@ func Outcomes() []string {
 // come back from the queue.
 func Final(outcome string) bool {
 	switch outcome {
-	case OutcomeApplied, OutcomeAlreadyApplied, OutcomeCoalesced, OutcomeStale, OutcomeDeadLettered:
+	case OutcomeApplied, OutcomeUnchanged, OutcomeAlreadyApplied, OutcomeCoalesced, OutcomeStale, OutcomeDeadLettered:
 		return true
 	}
 	return false

@@ -75,11 +75,19 @@ func (NopObserver) BudgetWait(time.Duration)                     {}
 // Config holds the updater's collaborators. Writes and Reads are required;
 // the rest have defaults.
 type Config struct {
-	Policy  retry.Policy
-	Writes  *retry.Limiter // UpdateEngagementContext, shared by every worker
-	Reads   *retry.Limiter // GetEngagement
-	Budget  *retry.Budget  // rolling daily write budget; nil: none
-	Circuit *retry.Circuit // nil: a default circuit
+	Policy retry.Policy
+	Writes *retry.Limiter // UpdateEngagementContext, shared by every worker
+	Reads  *retry.Limiter // GetEngagement
+	Budget *retry.Budget  // rolling daily write budget; nil: none
+	// ReadBudget is the rolling daily read budget; nil: none. A read the
+	// job needs waits for it like a write; a read that would only save a
+	// write is skipped while it is spent.
+	ReadBudget *retry.Budget
+	// ReadFreshFor is how long one GetEngagement serves the jobs of its
+	// engagement that follow it (see freshView). 0 means
+	// DefaultReadFreshFor.
+	ReadFreshFor time.Duration
+	Circuit      *retry.Circuit // nil: a default circuit
 	// MaxRemembered bounds how many engagements' ModifiedAt and contexts'
 	// watermarks are remembered; the least recently written are forgotten
 	// first. 0 means 100,000.
@@ -118,6 +126,11 @@ type Updater struct {
 	// message comes back and is written then).
 	intended *boundedMap[time.Time]
 	state    *stateFile
+	// views are the engagements as last read, by engagement key: one
+	// read serves every job of its engagement for a while.
+	views *boundedMap[view]
+	// reads decides when reading first pays.
+	reads readPolicy
 }
 
 // New returns an updater calling api.
@@ -130,6 +143,9 @@ func New(api API, dec *Decoder, cfg Config) (*Updater, error) {
 	}
 	if cfg.MaxRemembered <= 0 {
 		cfg.MaxRemembered = 100_000
+	}
+	if cfg.ReadFreshFor <= 0 {
+		cfg.ReadFreshFor = DefaultReadFreshFor
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = NopObserver{}
@@ -146,6 +162,9 @@ func New(api API, dec *Decoder, cfg Config) (*Updater, error) {
 		watermark:  newBoundedMap[time.Time](cfg.MaxRemembered),
 		appliedIDs: newBoundedMap[struct{}](cfg.MaxRemembered),
 		intended:   newBoundedMap[time.Time](cfg.MaxRemembered),
+		// Views are large (every context's payload) and live seconds:
+		// a few thousand cover what the read limiter lets in meanwhile.
+		views: newBoundedMap[view](maxViews),
 	}
 	if cfg.StateFile != "" {
 		st, err := openState(cfg.StateFile, cfg.MaxRemembered, u.intended)
@@ -156,6 +175,9 @@ func New(api API, dec *Decoder, cfg Config) (*Updater, error) {
 	}
 	return u, nil
 }
+
+// maxViews bounds the engagements whose last read is kept.
+const maxViews = 4096
 
 // Close releases the state file.
 func (u *Updater) Close() error {

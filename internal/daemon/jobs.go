@@ -34,7 +34,7 @@ func (j jobs) Handle(ctx context.Context, batch []*queue.Message) []queue.Outcom
 // verdict on its job.
 func outcomeOf(v updater.Verdict) queue.Outcome {
 	switch v.Outcome {
-	case updater.OutcomeApplied, updater.OutcomeAlreadyApplied, updater.OutcomeCoalesced, updater.OutcomeStale:
+	case updater.OutcomeApplied, updater.OutcomeUnchanged, updater.OutcomeAlreadyApplied, updater.OutcomeCoalesced, updater.OutcomeStale:
 		return queue.Ack()
 	case updater.OutcomeDeadLettered:
 		return queue.DeadLetter(v.Class, v.Reason)
