@@ -44,7 +44,7 @@ func (u *Updater) Apply(ctx context.Context, batch []Delivery) []Verdict {
 			settle(p, verdictOf(s))
 			continue
 		}
-		ck := contextKey(&job.Input)
+		ck := ContextKey(&job.Input)
 		if _, seen := groups[ck]; !seen {
 			order = append(order, ck)
 		}

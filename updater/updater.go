@@ -253,7 +253,9 @@ func EngagementKey(in *partnercentral.UpdateEngagementContextInput) string {
 	return aws.ToString(in.Catalog) + "/" + id
 }
 
-func contextKey(in *partnercentral.UpdateEngagementContextInput) string {
+// ContextKey names one context of an engagement: the unit of coalescing
+// and of staleness ("Sandbox/eng-abcdefghij1234/1").
+func ContextKey(in *partnercentral.UpdateEngagementContextInput) string {
 	return EngagementKey(in) + "/" + aws.ToString(in.ContextIdentifier)
 }
 

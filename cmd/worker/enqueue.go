@@ -40,7 +40,11 @@ records how many jobs were handled after every batch and skips them when
 the run starts again.
 
 Progress goes to standard error: a bar on a terminal, a line every few
-seconds otherwise; at the end "N jobs, N sent, N invalid, N failed".
+seconds otherwise; at the end "N jobs, N sent, N invalid, N failed", then
+what the batch costs at the account's quotas in the worst case, every job a
+change: the writes after coalescing (one per context), the hours they take
+at -write-rps, and their share of the daily -write-budget. Jobs that change
+nothing cost a read instead (ten times cheaper); see the README.
 Exit status: 0 all sent, 1 some job invalid or not sent, 2 usage or I/O error.
 
 Flags:
@@ -53,6 +57,8 @@ func runEnqueue(ctx context.Context, args []string, getenv func(string) string, 
 	format := fs.String("format", "auto", "auto, jsonl or csv")
 	skip := fs.Int("skip", 0, "skip the first N jobs of the input (resume an interrupted run)")
 	checkpoint := fs.String("checkpoint", "", "file recording how many jobs were handled; resumes from it")
+	writeRPS := fs.Float64("write-rps", 1, "the account's UpdateEngagementContext quota per second, for the cost summary")
+	writeBudget := fs.Int("write-budget", 10000, "the account's UpdateEngagementContext calls per rolling 24 h, for the cost summary")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), enqueueUsage)
 		printFlags(fs.Output(), fs, queueEnv)
@@ -73,6 +79,12 @@ func runEnqueue(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	if *skip < 0 {
 		problems = append(problems, fmt.Sprintf("-skip must be 0 or more, got %d", *skip))
+	}
+	if !(*writeRPS > 0) {
+		problems = append(problems, fmt.Sprintf("-write-rps must be more than 0, got %v", *writeRPS))
+	}
+	if *writeBudget <= 0 {
+		problems = append(problems, fmt.Sprintf("-write-budget must be more than 0, got %d", *writeBudget))
 	}
 	if *skip > 0 && *checkpoint != "" {
 		problems = append(problems, "-skip and -checkpoint exclude each other")
@@ -103,6 +115,7 @@ func runEnqueue(ctx context.Context, args []string, getenv func(string) string, 
 		skip:       *skip,
 		checkpoint: *checkpoint,
 		progress:   newProgress(stderr, totalJobs(fs.Args(), *format)),
+		contexts:   map[string]struct{}{},
 	}
 	ioFailed := false
 	for _, name := range fs.Args() {
@@ -123,6 +136,9 @@ func runEnqueue(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stderr, " (%d skipped)", e.skipped)
 	}
 	fmt.Fprintln(stderr)
+	if e.sent > 0 {
+		fmt.Fprintln(stderr, costSummary(e.sent, len(e.contexts), *writeRPS, *writeBudget))
+	}
 	if ctx.Err() != nil || e.failed > 0 {
 		fmt.Fprintf(stderr, "worker enqueue: interrupted or not all sent; resume with -skip %d\n", e.handled)
 	}
@@ -148,6 +164,9 @@ type enqueuer struct {
 	progress   *progress
 
 	pending []queue.Entry
+	// contexts are the contexts the valid jobs update: the most writes
+	// the batch can cost once versions of a context coalesce.
+	contexts map[string]struct{}
 	// seen counts every job read, skipped ones included; handled is how
 	// many of them are settled (sent or reported invalid) for a resume.
 	seen, handled                         int
@@ -204,6 +223,7 @@ func (e *enqueuer) file(ctx context.Context, name, format string, stdin io.Reade
 			}
 		} else {
 			job, _ := e.dec.Decode(body)
+			e.contexts[updater.ContextKey(&job.Input)] = struct{}{}
 			e.pending = append(e.pending, queue.Entry{
 				ID:      fmt.Sprintf("%s:%d", name, n),
 				Body:    string(body),
@@ -364,4 +384,22 @@ func (p *progress) done() {
 		p.print()
 		fmt.Fprintln(p.w)
 	}
+}
+
+// costSummary says what the jobs sent cost at the account's write quotas if
+// every one is a change: one write per context (a context's versions
+// coalesce when they meet in the queue; at worst each is written), the
+// time at writeRPS, and the share of a day's budget.
+func costSummary(jobs, contexts int, writeRPS float64, budget int) string {
+	hours := float64(contexts) / writeRPS / 3600
+	share := float64(contexts) / float64(budget)
+	s := fmt.Sprintf("cost if every job is a change: %d writes (%d jobs on %d contexts), %.1f h at %g writes/s, %.0f%% of the daily budget of %d writes",
+		contexts, jobs, contexts, hours, writeRPS, share*100, budget)
+	if jobs > contexts {
+		s += fmt.Sprintf("; up to %d writes if versions of a context do not meet in the queue", jobs)
+	}
+	if share > 1 {
+		s += fmt.Sprintf("; it does not fit in one day: the rest waits %.1f day(s) for the budget", share-1)
+	}
+	return s
 }
