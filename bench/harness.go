@@ -22,6 +22,7 @@ import (
 	"github.com/pcsync/pcsync/internal/devstack"
 	"github.com/pcsync/pcsync/partnercentral/pcsim"
 	"github.com/pcsync/pcsync/queue"
+	"github.com/pcsync/pcsync/updater"
 )
 
 // samplePeriod is how often a run reads the simulator's counters and the
@@ -190,8 +191,10 @@ func takeSample(reg prometheus.Gatherer, sim *pcsim.Server, at time.Duration) sa
 	m := gather(reg)
 	sm := sample{at: at, admitted: sim.Stats().Admitted("UpdateEngagementContext"), held: m.gauge("pcsync_messages_held", nil)}
 	sm.writeRate = m.gauge("pcsync_rate_limit_per_second", map[string]string{"class": "write"})
-	for _, o := range []string{"applied", "already_applied", "coalesced", "stale", "dead_lettered"} {
-		sm.finished += int(m.counter("pcsync_jobs_total", map[string]string{"outcome": o}))
+	for _, o := range updater.Outcomes() {
+		if updater.Final(o) {
+			sm.finished += int(m.counter("pcsync_jobs_total", map[string]string{"outcome": o}))
+		}
 	}
 	return sm
 }

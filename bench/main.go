@@ -100,6 +100,7 @@ func scenarios() []scenario {
 		{"quota-unknown", quotaUnknown},
 		{"calls-per-job", callsPerJob},
 		{"coalescing", coalescing},
+		{"nightly-full", nightlyFull},
 		{"trickle", trickle},
 		{"consumer-only", consumerOnly},
 		{"worker-cpu", workerCPU},

@@ -70,6 +70,7 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, job *Job, log *slog.Lo
 			if seen.ModifiedAt != nil && (ts == nil || !newer(*ts, *seen.ModifiedAt)) {
 				ts = seen.ModifiedAt
 			}
+			in = withoutRepeatedInteraction(seen, in)
 			seen = nil
 		}
 		if err == nil && ts == nil {

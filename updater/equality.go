@@ -56,6 +56,35 @@ func Holds(ge *partnercentral.GetEngagementOutput, in *partnercentral.UpdateEnga
 	return false
 }
 
+// withoutRepeatedInteraction returns in without its Lead Interaction when
+// the engagement's lead already holds an identical one: the service appends
+// the interaction of every write, so sending it again would list it twice.
+// Other inputs are returned as they are.
+func withoutRepeatedInteraction(ge *partnercentral.GetEngagementOutput, in partnercentral.UpdateEngagementContextInput) partnercentral.UpdateEngagementContextInput {
+	want, ok := in.Payload.(*types.UpdateEngagementContextPayloadMemberLead)
+	if !ok || want.Value.Interaction == nil {
+		return in
+	}
+	for _, c := range ge.Contexts {
+		if aws.ToString(c.Id) != aws.ToString(in.ContextIdentifier) {
+			continue
+		}
+		got, ok := c.Payload.(*types.EngagementContextPayloadMemberLead)
+		if !ok {
+			return in
+		}
+		for _, have := range got.Value.Interactions {
+			if sameJSON(have, *want.Value.Interaction) {
+				lead := want.Value
+				lead.Interaction = nil
+				in.Payload = &types.UpdateEngagementContextPayloadMemberLead{Value: lead}
+				return in
+			}
+		}
+	}
+	return in
+}
+
 func sameJSON(a, b any) bool {
 	ja, err1 := json.Marshal(a)
 	jb, err2 := json.Marshal(b)

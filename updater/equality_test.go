@@ -85,3 +85,30 @@ func TestHoldsCustomerProject(t *testing.T) {
 		t.Error("other context: got held, want not held")
 	}
 }
+
+func TestWithoutRepeatedInteraction(t *testing.T) {
+	interaction := func(id string) *types.LeadInteraction {
+		return &types.LeadInteraction{SourceType: aws.String("Event"), SourceId: aws.String(id), InteractionDate: aws.String("2026-11-02T10:00:00Z")}
+	}
+	ge := &partnercentral.GetEngagementOutput{Contexts: []types.EngagementContextDetails{{
+		Id: aws.String("lead-1"), Type: types.EngagementContextTypeLead,
+		Payload: &types.EngagementContextPayloadMemberLead{Value: types.LeadContext{QualificationStatus: aws.String("Unqualified"),
+			Interactions: []types.LeadInteraction{*interaction("ev-1")}}},
+	}}}
+	in := func(i *types.LeadInteraction) partnercentral.UpdateEngagementContextInput {
+		return partnercentral.UpdateEngagementContextInput{ContextIdentifier: aws.String("lead-1"), Type: types.EngagementContextTypeLead,
+			Payload: &types.UpdateEngagementContextPayloadMemberLead{Value: types.UpdateLeadContext{QualificationStatus: aws.String("Qualified"), Interaction: i}}}
+	}
+	repeated := in(interaction("ev-1"))
+	got := withoutRepeatedInteraction(ge, repeated)
+	if lead := got.Payload.(*types.UpdateEngagementContextPayloadMemberLead).Value; lead.Interaction != nil || aws.ToString(lead.QualificationStatus) != "Qualified" {
+		t.Errorf("repeated interaction: got %+v, want the status without the interaction", lead)
+	}
+	if repeated.Payload.(*types.UpdateEngagementContextPayloadMemberLead).Value.Interaction == nil {
+		t.Error("the job's own input was changed; want a copy")
+	}
+	fresh := withoutRepeatedInteraction(ge, in(interaction("ev-2")))
+	if fresh.Payload.(*types.UpdateEngagementContextPayloadMemberLead).Value.Interaction == nil {
+		t.Error("new interaction: got it dropped, want it sent")
+	}
+}
