@@ -26,8 +26,8 @@ const readCostInWrites = 0.1
 
 // probeEvery: while reading first does not pay, one job in probeEvery is
 // read first anyway, so that the policy notices when the stream turns to
-// repeats. It costs a stream of real changes 1/64 (1.6 %) more calls.
-const probeEvery = 64
+// repeats. It costs a stream of real changes 1 % more calls.
+const probeEvery = 100
 
 // shareWeight is the weight of each new job in the running share of
 // unchanged jobs: one probe that finds a repeat turns reading first on, and
@@ -38,10 +38,9 @@ const shareWeight = 0.15
 // payload was compared with the engagement before any write. It is safe
 // for concurrent use.
 type readPolicy struct {
-	mu     sync.Mutex
-	share  float64
-	asked  uint64
-	probed uint64
+	mu    sync.Mutex
+	share float64
+	asked uint64
 }
 
 // readFirst says whether a job that could be written at once should be
@@ -53,11 +52,7 @@ func (p *readPolicy) readFirst() bool {
 	if p.share >= readCostInWrites {
 		return true
 	}
-	if p.asked%probeEvery == 0 {
-		p.probed++
-		return true
-	}
-	return false
+	return p.asked%probeEvery == 0
 }
 
 // observe records whether a job compared before any write was unchanged.
