@@ -3,26 +3,21 @@ package queue
 import (
 	"context"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pcsync/pcsync/retry"
 )
 
 // backoff returns the wait before retry number attempt (1-based): base
 // doubled per attempt up to limit, with "equal jitter" (half fixed, half
 // random) so that replicas failing together do not retry in lockstep.
+// Equal jitter, [d/2, d] for the doubled d, is retry.Nth's symmetric jitter
+// of a third either way around 3/4 of d; limit also caps the result, in case
+// the float arithmetic rounds a nanosecond past it.
 func backoff(attempt int, base, limit time.Duration) time.Duration {
-	d := base
-	for i := 1; i < attempt && d < limit; i++ {
-		d *= 2
-	}
-	d = min(d, limit)
-	half := d / 2
-	if half <= 0 {
-		return d
-	}
-	return half + rand.N(half+1)
+	return min(retry.Nth(attempt, base-base/4, limit-limit/4, 1.0/3), limit)
 }
 
 // wait blocks for d or until ctx is done; it reports whether the full time

@@ -13,6 +13,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/pcsync/pcsync/retry"
 )
 
 // Message attributes a dead-lettered copy carries on top of the original's.
@@ -202,12 +204,11 @@ func (c *Consumer) keep(msgs []*Message, outs []Outcome, why string, err error) 
 // away: KeepDelay, doubled for every earlier delivery, up to 12 hours. Each
 // return costs a call that fails again, so a job that can never apply must
 // come back ever more rarely instead of eating the quota every 5 minutes.
+//
+// It has no jitter, unlike the other backoffs, so that the "returns_in" the
+// log reports is the delay the message was actually given.
 func keepDelay(base time.Duration, receiveCount int) time.Duration {
-	d := base
-	for i := 1; i < receiveCount && d < maxVisibility; i++ {
-		d *= 2
-	}
-	return min(d, maxVisibility-time.Minute)
+	return retry.Nth(receiveCount, base, maxVisibility-time.Minute, 0)
 }
 
 // deadLetterEntry builds the dead-letter copy of m: the body unchanged, the

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -213,6 +214,33 @@ func TestDeadLetterEntry(t *testing.T) {
 			for name, v := range e.Attributes {
 				if deref(v.StringValue) == "" && len(v.BinaryValue) == 0 {
 					t.Errorf("attribute %s: empty value, which SQS refuses", name)
+				}
+			}
+		})
+	}
+}
+
+// TestKeepDelayLargeReceiveCounts: a message that keeps failing to be
+// dead-lettered can be received hundreds of times; its delay stays at the
+// cap, without overflowing, and is the same every time it is computed, since
+// it is logged as "returns_in" apart from being set.
+func TestKeepDelayLargeReceiveCounts(t *testing.T) {
+	tests := []struct {
+		receives int
+		want     time.Duration
+	}{
+		{0, 5 * time.Minute},
+		{8, 10*time.Hour + 40*time.Minute},
+		{9, maxVisibility - time.Minute},
+		{64, maxVisibility - time.Minute},
+		{300, maxVisibility - time.Minute},
+		{math.MaxInt, maxVisibility - time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.receives), func(t *testing.T) {
+			for range 10 {
+				if got := keepDelay(5*time.Minute, tt.receives); got != tt.want {
+					t.Fatalf("keepDelay(5m, %d): got %v, want %v", tt.receives, got, tt.want)
 				}
 			}
 		})

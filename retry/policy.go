@@ -1,7 +1,6 @@
 package retry
 
 import (
-	"math/rand/v2"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -60,21 +59,20 @@ func (p Policy) Backoff() backoff.BackOff {
 // ConflictWait is the jittered pause before retry number n (1-based) after
 // a conflict: short, since the fresh timestamp is already in hand, and
 // spread so that two writers racing on one engagement fall out of step.
+// InitialBackoff/5 doubled per retry up to 64 times that, then jittered by
+// half either way.
 func (p Policy) ConflictWait(n int) time.Duration {
-	base := p.InitialBackoff / 5 << min(n-1, 6)
-	return base/2 + rand.N(base)
+	base := p.InitialBackoff / 5
+	return Nth(n, base, base<<6, 0.5)
 }
 
 // RequeueDelay is the visibility delay for a job going back to the queue on
 // its receiveCount-th delivery: it grows with every delivery, so a job that
 // keeps failing costs less and less, and is jittered so that a batch that
-// failed together does not come back together.
+// failed together does not come back together. RequeueBase doubled per
+// earlier delivery up to RequeueMax, then between 75 % and 125 % of that,
+// never past RequeueMax: the cap is on the delay itself, since it is the
+// longest a job may stay away.
 func (p Policy) RequeueDelay(receiveCount int) time.Duration {
-	d := p.RequeueBase
-	for i := 1; i < receiveCount && d < p.RequeueMax; i++ {
-		d *= 2
-	}
-	d = min(d, p.RequeueMax)
-	// Between 75 % and 125 % of d, never past the cap.
-	return min(d*3/4+rand.N(d/2+1), p.RequeueMax)
+	return min(Nth(receiveCount, p.RequeueBase, p.RequeueMax, 0.25), p.RequeueMax)
 }
