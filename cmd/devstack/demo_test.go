@@ -2,15 +2,21 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pcsync/pcsync/partnercentral/pcsim"
 	"github.com/pcsync/pcsync/partnercentral/schema"
+	"github.com/pcsync/pcsync/partnercentral/types"
+	"github.com/pcsync/pcsync/queue"
 	"github.com/pcsync/pcsync/updater"
 )
 
@@ -175,7 +181,7 @@ func TestVerifyFindsWhatIsWrong(t *testing.T) {
 			break
 		}
 	}
-	problems := strings.Join(verify(b, sim, []dlqEntry{{body: valid.body, class: "api_error", reason: "boom"}}), "\n")
+	problems := strings.Join(verify(b, sim, []queue.DLQMessage{{Body: valid.body, Class: updater.ClassAPIError, Reason: "boom"}}), "\n")
 	for _, want := range []string{
 		"do not hold their newest version",
 		"is not in the dead-letter queue",
@@ -183,6 +189,127 @@ func TestVerifyFindsWhatIsWrong(t *testing.T) {
 	} {
 		if !strings.Contains(problems, want) {
 			t.Errorf("problems: got\n%s\nwant one saying %q", problems, want)
+		}
+	}
+}
+
+// TestVerifyEndState checks the verdict on a simulator whose contexts were
+// created holding the newest versions: nothing wrong, until one context
+// is spoilt, and then the message names the context and what is wrong.
+func TestVerifyEndState(t *testing.T) {
+	b := planBatch(2, 60, time.Now())
+	if err := b.encode(func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	newest := b.newest()
+	sim := pcsim.New(pcsim.Options{Seed: 1})
+	defer sim.Close()
+	for _, e := range b.engagements {
+		e.Contexts = slices.Clone(e.Contexts)
+		for i, c := range e.Contexts {
+			if j, ok := newest[e.Id+"/"+c.Id]; ok {
+				e.Contexts[i].Payload = member(string(j.typ), j.payload)
+			}
+		}
+		if err := sim.AddEngagement(e); err != nil {
+			t.Fatalf("engagement %s: %v", e.Id, err)
+		}
+	}
+	var dlq []queue.DLQMessage
+	for _, j := range b.jobs {
+		if j.fate != fateApply {
+			dlq = append(dlq, queue.DLQMessage{Body: j.body, Class: j.class, Reason: "planted"})
+		}
+	}
+	var project, lead string // a context of each type that a job updates
+	for _, k := range slices.Sorted(maps.Keys(newest)) {
+		switch newest[k].typ {
+		case types.EngagementContextTypeCustomerProject:
+			project = cmp.Or(project, k)
+		case types.EngagementContextTypeLead:
+			lead = cmp.Or(lead, k)
+		}
+	}
+	if project == "" || lead == "" {
+		t.Fatalf("the batch updates no customer project or no lead: %q, %q", project, lead)
+	}
+	// lastInteraction is a lead's last interaction, in GetEngagement's form.
+	lastInteraction := func(p map[string]any) map[string]any {
+		is := p["Interactions"].([]any)
+		return is[len(is)-1].(map[string]any)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		key   string                       // the context to spoil
+		spoil func(payload map[string]any) // its payload member, as GetEngagement returns it
+		want  string
+	}{
+		{"every context holds its newest version", "", nil, ""},
+		{"a customer project differs", project, func(p map[string]any) {
+			p["Project"].(map[string]any)["Title"] = "Another project altogether"
+		}, "context " + project + ": does not hold the newest version"},
+		{"a lead's status differs", lead, func(p map[string]any) {
+			if p["QualificationStatus"] == "Qualified" {
+				p["QualificationStatus"] = "Unqualified"
+			} else {
+				p["QualificationStatus"] = "Qualified"
+			}
+		}, "context " + lead + ": does not hold the newest version of the lead"},
+		{"a lead's last interaction differs", lead, func(p map[string]any) {
+			lastInteraction(p)["BusinessProblem"] = "A business problem of another interaction"
+		}, "context " + lead + ": its last interaction is not the newest version's"},
+		{"an older interaction was written after the newest", lead, func(p map[string]any) {
+			older := maps.Clone(lastInteraction(p))
+			older["BusinessProblem"] = "A business problem of an older interaction"
+			p["Interactions"] = append(p["Interactions"].([]any), older)
+		}, "context " + lead + ": its last interaction is not the newest version's"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := strings.Join(verify(b, spoilt{sim, t, tc.key, tc.spoil}, dlq), "\n")
+			if got != tc.want {
+				t.Errorf("problems: got\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// spoilt is the simulator's state with one context's payload changed, as
+// a bug in the worker would have left it.
+type spoilt struct {
+	engagements
+	t     *testing.T
+	key   string // "engagement/context"
+	spoil func(payload map[string]any)
+}
+
+func (s spoilt) Engagement(id string) (pcsim.EngagementState, bool) {
+	st, ok := s.engagements.Engagement(id)
+	for i, c := range st.Contexts {
+		if id+"/"+c.Id != s.key {
+			continue
+		}
+		var union map[string]map[string]any
+		if err := json.Unmarshal(c.Payload, &union); err != nil {
+			s.t.Fatalf("context %s: %v", s.key, err)
+		}
+		s.spoil(union[string(c.Type)])
+		raw, err := json.Marshal(union)
+		if err != nil {
+			s.t.Fatalf("context %s: %v", s.key, err)
+		}
+		st.Contexts = slices.Clone(st.Contexts)
+		st.Contexts[i].Payload = raw
+	}
+	return st, ok
+}
+
+// TestOutcomeNotes checks that the summary explains every outcome the
+// worker counts.
+func TestOutcomeNotes(t *testing.T) {
+	for _, o := range updater.Outcomes() {
+		if n, ok := outcomeNotes[o]; !ok || n.name == "" || n.note == "" {
+			t.Errorf("outcome %q: got note %+v, want a name and a note", o, n)
 		}
 	}
 }

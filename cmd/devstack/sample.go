@@ -14,6 +14,7 @@ import (
 
 	"github.com/pcsync/pcsync/partnercentral/pcsim"
 	"github.com/pcsync/pcsync/partnercentral/types"
+	"github.com/pcsync/pcsync/updater"
 )
 
 // fate is what must become of a sample job for the demo to pass.
@@ -180,7 +181,7 @@ func planBatch(seed int64, n int, now time.Time) *batch {
 func (g *generator) invalid(i int, c *company) *sampleJob {
 	kind := invalidKinds[i]
 	at := g.changeTimes(1)[0]
-	j := &sampleJob{fate: fateInvalid, class: "invalid_job", what: kind.what, eng: c.eng, typ: kind.typ, source: at}
+	j := &sampleJob{fate: fateInvalid, class: updater.ClassInvalidJob, what: kind.what, eng: c.eng, typ: kind.typ, source: at}
 	if kind.typ == types.EngagementContextTypeCustomerProject {
 		j.ctx, j.payload = "1", g.project(c, 1)
 	} else {
@@ -205,16 +206,16 @@ func (g *generator) rejected(i int, reserved *company) *sampleJob {
 	at := g.changeTimes(1)[0]
 	switch i {
 	case 1:
-		return &sampleJob{fate: fateRejected, class: "api_validation", what: "a customer project sent to a Lead context",
+		return &sampleJob{fate: fateRejected, class: updater.ClassRejected, what: "a customer project sent to a Lead context",
 			eng: reserved.eng, ctx: "2", typ: types.EngagementContextTypeCustomerProject, payload: g.project(reserved, 1)}
 	case 2:
-		return &sampleJob{fate: fateRejected, class: "not_found", what: "context 3, which the engagement does not have",
+		return &sampleJob{fate: fateRejected, class: updater.ClassNotFound, what: "context 3, which the engagement does not have",
 			eng: reserved.eng, ctx: "3", typ: types.EngagementContextTypeCustomerProject, payload: g.project(reserved, 1), source: at}
 	}
 	// A record still linked to an engagement that is gone (or in another
 	// catalog): its id is unknown to the service.
 	c := g.company()
-	return &sampleJob{fate: fateRejected, class: "not_found", what: "an engagement Partner Central does not have",
+	return &sampleJob{fate: fateRejected, class: updater.ClassNotFound, what: "an engagement Partner Central does not have",
 		eng: c.eng, ctx: "1", typ: types.EngagementContextTypeCustomerProject, payload: g.project(c, 1), source: at}
 }
 
