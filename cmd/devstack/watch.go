@@ -190,7 +190,7 @@ var progressColumns = []struct {
 	width int
 }{
 	{[2]string{"", "time"}, 5}, {[2]string{"", "done"}, 10},
-	{[2]string{"", "applied"}, 9}, {[2]string{"already", "applied"}, 9}, {[2]string{"", "coalesced"}, 11},
+	{[2]string{"", "applied"}, 9}, {[2]string{"", "unchanged"}, 11}, {[2]string{"already", "applied"}, 9}, {[2]string{"", "coalesced"}, 11},
 	{[2]string{"", "stale"}, 7}, {[2]string{"dead-", "lettered"}, 10},
 	{[2]string{"conflicts", "healed"}, 11}, {[2]string{"", "throttled"}, 11}, {[2]string{"", "5xx"}, 6},
 	{[2]string{"writes/s", ""}, 12}, {[2]string{"write", "limiter"}, 9},
@@ -225,7 +225,7 @@ func (w *watch) line(s stats) {
 		fmt.Sprintf("%.0fs", math.Round(s.at.Sub(w.start).Seconds())),
 		fmt.Sprintf("%d/%d", s.finished(), w.total),
 	}
-	for _, v := range []float64{s.jobs[updater.OutcomeApplied], s.jobs[updater.OutcomeAlreadyApplied], s.jobs[updater.OutcomeCoalesced],
+	for _, v := range []float64{s.jobs[updater.OutcomeApplied], s.jobs[updater.OutcomeUnchanged], s.jobs[updater.OutcomeAlreadyApplied], s.jobs[updater.OutcomeCoalesced],
 		s.jobs[updater.OutcomeStale], s.jobs[updater.OutcomeDeadLettered], s.conflicts, s.throttles, s.serverErrors()} {
 		cells = append(cells, fmt.Sprintf("%.0f", v))
 	}
