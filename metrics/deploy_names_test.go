@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/pcsync/pcsync/retry"
 )
 
 // deployDir holds the alert rules, the Grafana dashboard and the manifests
@@ -68,6 +70,9 @@ func exportedSeries(t *testing.T) map[string]bool {
 	rec := &recordingRegisterer{Registerer: reg}
 	m := New(rec)
 	m.ObserveBudget(10000, func() int { return 10000 })
+	m.ObserveQueue(&fakeQueue{})
+	m.ObserveLimiter("write", &fakeLimiter{rate: 1, ceiling: 1})
+	m.ObserveCircuit(retry.NewCircuit(retry.CircuitConfig{}))
 
 	names := map[string]bool{}
 	mfs, err := reg.Gather()

@@ -1,5 +1,7 @@
-// Package metrics defines pcsync's Prometheus metrics and records the
-// events of the queue consumer and the updater into them. Every metric is
+// Package metrics defines pcsync's Prometheus metrics. It records the
+// events of the queue consumer and the updater into them, and reads the
+// current state of the consumer (messages held, workers busy), of the rate
+// limiters and of the circuit when they are scraped. Every metric is
 // registered on the registry the caller passes in (main adds the Go and
 // process collectors); nothing is global.
 //
@@ -14,18 +16,20 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pcsync/pcsync/partnercentral/types"
+	"github.com/pcsync/pcsync/retry"
+	"github.com/pcsync/pcsync/updater"
 )
 
 const namespace = "pcsync"
 
 // Metrics records pcsync's events. It implements queue.Observer and
 // updater.Observer; its methods are safe for concurrent use and never
-// block.
+// block. The Observe methods export state read at scrape time.
 type Metrics struct {
 	received         prometheus.Counter
 	receiveEmpty     prometheus.Counter
-	held             prometheus.Gauge
-	busy             prometheus.Gauge
 	acked            prometheus.Counter
 	deadLettered     *prometheus.CounterVec
 	retried          prometheus.Counter
@@ -44,11 +48,8 @@ type Metrics struct {
 	conflicts      prometheus.Counter
 	conflictRounds prometheus.Histogram
 	throttles      *prometheus.CounterVec
-	rate           *prometheus.GaugeVec
-	rateCeiling    *prometheus.GaugeVec
 	limiterWait    *prometheus.HistogramVec
 	budgetWait     prometheus.Histogram
-	circuit        *prometheus.GaugeVec
 	lastSuccess    prometheus.Gauge
 
 	reg prometheus.Registerer
@@ -65,9 +66,6 @@ func New(reg prometheus.Registerer) *Metrics {
 	gauge := func(name, help string) prometheus.Gauge {
 		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help})
 	}
-	gaugeVec := func(name, help string, labels ...string) *prometheus.GaugeVec {
-		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, labels)
-	}
 	// Latencies of calls: 5 ms to 30 s.
 	callBuckets := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 	// Waits and job times: 1 ms to 15 min (a held job may wait for the
@@ -79,8 +77,6 @@ func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		received:         counter("messages_received_total", "SQS messages received."),
 		receiveEmpty:     counter("receives_empty_total", "ReceiveMessage calls that returned no message."),
-		held:             gauge("messages_held", "Messages held: received and not yet deleted, released or given up."),
-		busy:             gauge("workers_busy", "Workers inside a job or applying its outcome."),
 		acked:            counter("messages_acked_total", "Messages deleted from the queue after their job ended (applied, coalesced, stale or dead-lettered)."),
 		deadLettered:     counterVec("messages_dead_lettered_total", "Messages sent to the dead-letter queue, by error class.", "class"),
 		retried:          counter("messages_retried_total", "Messages sent back to the queue to be tried again later."),
@@ -99,28 +95,24 @@ func New(reg prometheus.Registerer) *Metrics {
 		conflicts:      counter("conflicts_total", "ConflictException answers: stale EngagementLastModifiedAt healed by a re-read."),
 		conflictRounds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "conflict_retries_per_job", Help: "Re-read-and-retry rounds of a job that met ConflictException.", Buckets: []float64{1, 2, 3, 4, 5, 6}}),
 		throttles:      counterVec("throttles_total", "ThrottlingException answers, by operation.", "operation"),
-		rate:           gaugeVec("rate_limit_per_second", "Current rate of the shared limiter, by class (write, read).", "class"),
-		rateCeiling:    gaugeVec("rate_ceiling_per_second", "Configured ceiling of the shared limiter, by class (write, read).", "class"),
 		limiterWait:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "limiter_wait_seconds", Help: "Time a call waited for its turn under the rate limiter, by class.", Buckets: waitBuckets}, []string{"class"}),
 		budgetWait:     prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "write_budget_wait_seconds", Help: "Time a write waited for room in the rolling daily write budget.", Buckets: waitBuckets}),
-		circuit:        gaugeVec("circuit_state", "1 for the circuit's current state (closed, open, half_open), 0 for the others.", "state"),
 		lastSuccess:    gauge("last_success_timestamp_seconds", "Unix time of the last job applied (or found already applied)."),
 		reg:            reg,
 	}
-	reg.MustRegister(m.received, m.receiveEmpty, m.held, m.busy, m.acked, m.deadLettered, m.retried, m.released,
+	reg.MustRegister(m.received, m.receiveEmpty, m.acked, m.deadLettered, m.retried, m.released,
 		m.keptWithoutDLQ, m.extended, m.sqsRequests, m.sqsDuration, m.sqsEntryFailures,
 		m.jobs, m.jobDuration, m.messageAge, m.apiRequests, m.apiDuration, m.conflicts, m.conflictRounds,
-		m.throttles, m.rate, m.rateCeiling, m.limiterWait, m.budgetWait, m.circuit, m.lastSuccess)
+		m.throttles, m.limiterWait, m.budgetWait, m.lastSuccess)
 	// Series that a dashboard or an alert reads should exist from the
 	// start, at zero, rather than appear with the first event.
-	for _, o := range []string{"applied", "already_applied", "coalesced", "stale", "dead_lettered", "retried", "abandoned"} {
+	for _, o := range updater.Outcomes() {
 		m.jobs.WithLabelValues(o)
 	}
-	for _, op := range []string{"UpdateEngagementContext", "GetEngagement"} {
+	for _, op := range []string{updater.OpUpdate, updater.OpGet} {
 		m.throttles.WithLabelValues(op)
 		m.apiRequests.WithLabelValues(op, "OK")
 	}
-	m.SetCircuit("closed")
 	return m
 }
 
@@ -128,8 +120,6 @@ func New(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) Received(n int)            { m.received.Add(float64(n)) }
 func (m *Metrics) ReceiveEmpty()             { m.receiveEmpty.Inc() }
-func (m *Metrics) Held(n int)                { m.held.Set(float64(n)) }
-func (m *Metrics) Busy(n int)                { m.busy.Set(float64(n)) }
 func (m *Metrics) Acked(n int)               { m.acked.Add(float64(n)) }
 func (m *Metrics) DeadLettered(class string) { m.deadLettered.WithLabelValues(class).Inc() }
 func (m *Metrics) Retried(n int)             { m.retried.Add(float64(n)) }
@@ -159,7 +149,7 @@ func (m *Metrics) JobDone(outcome string, took, age time.Duration) {
 	if age > 0 {
 		m.messageAge.Observe(age.Seconds())
 	}
-	if outcome == "applied" || outcome == "already_applied" {
+	if outcome == updater.OutcomeApplied || outcome == updater.OutcomeAlreadyApplied {
 		m.lastSuccess.SetToCurrentTime()
 	}
 }
@@ -168,10 +158,11 @@ func (m *Metrics) JobDone(outcome string, took, age time.Duration) {
 func (m *Metrics) APICall(op, code string, latency time.Duration) {
 	m.apiRequests.WithLabelValues(op, code).Inc()
 	m.apiDuration.WithLabelValues(op).Observe(latency.Seconds())
+	// The codes are the generated error types' own.
 	switch code {
-	case "ConflictException":
+	case (&types.ConflictException{}).ErrorCode():
 		m.conflicts.Inc()
-	case "ThrottlingException":
+	case (&types.ThrottlingException{}).ErrorCode():
 		m.throttles.WithLabelValues(op).Inc()
 	}
 }
@@ -187,27 +178,82 @@ func (m *Metrics) LimiterWait(class string, d time.Duration) {
 // BudgetWait records a write's wait for the daily budget.
 func (m *Metrics) BudgetWait(d time.Duration) { m.budgetWait.Observe(d.Seconds()) }
 
-// Wiring for the limiters, the circuit and the budget.
+// State read at scrape time: the consumer, the limiters, the circuit and
+// the budget. Each Observe method registers its metrics on the registry
+// given to New and is called once (once per class for ObserveLimiter), when
+// what it reads exists: the consumer is built after the metrics it reports
+// its events to.
 
-// SetRate records a limiter's current rate; use it as the limiter's OnChange.
-func (m *Metrics) SetRate(class string, perSecond float64) {
-	m.rate.WithLabelValues(class).Set(perSecond)
+// Queue is the queue consumer's state as the metrics read it
+// (*queue.Consumer). Both methods are called at every scrape, from the
+// scraping goroutine: they must be safe for concurrent use and quick.
+type Queue interface {
+	Held() int
+	Busy() int
 }
 
-// SetCeiling records a limiter's configured ceiling (and starting rate).
-func (m *Metrics) SetCeiling(class string, perSecond float64) {
-	m.rateCeiling.WithLabelValues(class).Set(perSecond)
-	m.rate.WithLabelValues(class).Set(perSecond)
+// ObserveQueue exports the messages the consumer holds and its busy
+// workers.
+func (m *Metrics) ObserveQueue(q Queue) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "messages_held", Help: "Messages held: received and not yet deleted, released or given up."},
+			func() float64 { return float64(q.Held()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "workers_busy", Help: "Workers inside a job or applying its outcome."},
+			func() float64 { return float64(q.Busy()) }),
+	)
 }
 
-// SetCircuit records the circuit's state: closed, open or half_open.
-func (m *Metrics) SetCircuit(state string) {
-	for _, s := range []string{"closed", "open", "half_open"} {
+// Limiter is a rate limiter's state as the metrics read it
+// (*retry.Limiter); same contract as Queue.
+type Limiter interface {
+	Rate() float64
+	Ceiling() float64
+}
+
+// ObserveLimiter exports the current rate and the configured ceiling of the
+// limiter of a class (write, read).
+func (m *Metrics) ObserveLimiter(class string, l Limiter) {
+	labels := prometheus.Labels{"class": class}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "rate_limit_per_second", Help: "Current rate of the shared limiter, by class (write, read).", ConstLabels: labels},
+			l.Rate),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "rate_ceiling_per_second", Help: "Configured ceiling of the shared limiter, by class (write, read).", ConstLabels: labels},
+			l.Ceiling),
+	)
+}
+
+// Circuit is the circuit breaker's state as the metrics read it
+// (*retry.Circuit); same contract as Queue.
+type Circuit interface {
+	State() retry.CircuitState
+}
+
+// ObserveCircuit exports the circuit's state: one series per state, 1 for
+// the current one.
+func (m *Metrics) ObserveCircuit(c Circuit) { m.reg.MustRegister(newCircuitCollector(c)) }
+
+// circuitCollector reads the state once per scrape, so that exactly one of
+// its series is 1 even while the state changes.
+type circuitCollector struct {
+	c    Circuit
+	desc *prometheus.Desc
+}
+
+func newCircuitCollector(c Circuit) circuitCollector {
+	return circuitCollector{c: c, desc: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "circuit_state"),
+		"1 for the circuit's current state (closed, open, half_open), 0 for the others.", []string{"state"}, nil)}
+}
+
+func (cc circuitCollector) Describe(ch chan<- *prometheus.Desc) { ch <- cc.desc }
+
+func (cc circuitCollector) Collect(ch chan<- prometheus.Metric) {
+	now := cc.c.State()
+	for _, s := range []retry.CircuitState{retry.Closed, retry.Open, retry.HalfOpen} {
 		v := 0.0
-		if s == state {
+		if s == now {
 			v = 1
 		}
-		m.circuit.WithLabelValues(s).Set(v)
+		ch <- prometheus.MustNewConstMetric(cc.desc, prometheus.GaugeValue, v, s.String())
 	}
 }
 

@@ -1,19 +1,41 @@
 package metrics
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/pcsync/pcsync/retry"
 )
 
+// fakeQueue and fakeLimiter stand for the consumer and a limiter, whose
+// state the metrics read at scrape time.
+type fakeQueue struct{ held, busy int }
+
+func (q *fakeQueue) Held() int { return q.held }
+func (q *fakeQueue) Busy() int { return q.busy }
+
+type fakeLimiter struct{ rate, ceiling float64 }
+
+func (l *fakeLimiter) Rate() float64    { return l.rate }
+func (l *fakeLimiter) Ceiling() float64 { return l.ceiling }
+
+// newTestMetrics builds the metrics as the worker does, on a pedantic
+// registry, which also checks that what a collector collects matches what
+// it describes.
 func newTestMetrics(t *testing.T) (*Metrics, *prometheus.Registry) {
 	t.Helper()
-	reg := prometheus.NewRegistry()
+	reg := prometheus.NewPedanticRegistry()
 	m := New(reg)
 	m.ObserveBudget(10000, func() int { return 9990 })
+	m.ObserveQueue(&fakeQueue{})
+	m.ObserveLimiter("write", &fakeLimiter{rate: 1, ceiling: 1})
+	m.ObserveLimiter("read", &fakeLimiter{rate: 10, ceiling: 10})
+	m.ObserveCircuit(retry.NewCircuit(retry.CircuitConfig{}))
 	return m, reg
 }
 
@@ -31,7 +53,6 @@ func TestMetricsLint(t *testing.T) {
 func TestMetricsMove(t *testing.T) {
 	m, reg := newTestMetrics(t)
 	m.Received(10)
-	m.Held(7)
 	m.JobDone("applied", 20*time.Millisecond, 3*time.Second)
 	m.JobDone("applied", 10*time.Millisecond, 0)
 	m.JobDone("dead_lettered", time.Millisecond, time.Second)
@@ -40,16 +61,12 @@ func TestMetricsMove(t *testing.T) {
 	m.APICall("UpdateEngagementContext", "ThrottlingException", 30*time.Millisecond)
 	m.APICall("UpdateEngagementContext", "OK", 30*time.Millisecond)
 	m.SQSCall("ReceiveMessage", "", 5*time.Millisecond)
-	m.SetCeiling("write", 1)
-	m.SetRate("write", 0.8)
-	m.SetCircuit("open")
 
 	tests := []struct {
 		c    prometheus.Collector
 		want float64
 	}{
 		{m.received, 10},
-		{m.held, 7},
 		{m.jobs.WithLabelValues("applied"), 2},
 		{m.jobs.WithLabelValues("dead_lettered"), 1},
 		{m.deadLettered.WithLabelValues("invalid_job"), 1},
@@ -57,10 +74,6 @@ func TestMetricsMove(t *testing.T) {
 		{m.throttles.WithLabelValues("UpdateEngagementContext"), 1},
 		{m.apiRequests.WithLabelValues("UpdateEngagementContext", "OK"), 1},
 		{m.sqsRequests.WithLabelValues("ReceiveMessage", "OK"), 1},
-		{m.rate.WithLabelValues("write"), 0.8},
-		{m.rateCeiling.WithLabelValues("write"), 1},
-		{m.circuit.WithLabelValues("open"), 1},
-		{m.circuit.WithLabelValues("closed"), 0},
 	}
 	for i, tt := range tests {
 		if got := testutil.ToFloat64(tt.c); got != tt.want {
@@ -80,6 +93,65 @@ pcsync_write_budget_remaining 9990
 	}
 	if got := testutil.ToFloat64(m.lastSuccess); got < float64(time.Now().Add(-time.Minute).Unix()) {
 		t.Errorf("last success: got %v, want about now", got)
+	}
+}
+
+// TestStateReadAtScrape: held messages, busy workers, the limiters' rates
+// and the circuit's state are what their owners say at the moment of the
+// scrape, with the names, help texts and labels the dashboards know.
+func TestStateReadAtScrape(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := New(reg)
+	q := &fakeQueue{}
+	writes := &fakeLimiter{rate: 0.25, ceiling: 1}
+	circuit := retry.NewCircuit(retry.CircuitConfig{})
+	m.ObserveQueue(q)
+	m.ObserveLimiter("write", writes)
+	m.ObserveLimiter("read", &fakeLimiter{rate: 2.5, ceiling: 10})
+	m.ObserveCircuit(circuit)
+	names := []string{"pcsync_messages_held", "pcsync_workers_busy", "pcsync_rate_limit_per_second",
+		"pcsync_rate_ceiling_per_second", "pcsync_circuit_state"}
+	expo := func(held, busy int, writeRate float64, closed, open int) string {
+		return fmt.Sprintf(`
+# HELP pcsync_messages_held Messages held: received and not yet deleted, released or given up.
+# TYPE pcsync_messages_held gauge
+pcsync_messages_held %d
+# HELP pcsync_workers_busy Workers inside a job or applying its outcome.
+# TYPE pcsync_workers_busy gauge
+pcsync_workers_busy %d
+# HELP pcsync_rate_limit_per_second Current rate of the shared limiter, by class (write, read).
+# TYPE pcsync_rate_limit_per_second gauge
+pcsync_rate_limit_per_second{class="read"} 2.5
+pcsync_rate_limit_per_second{class="write"} %g
+# HELP pcsync_rate_ceiling_per_second Configured ceiling of the shared limiter, by class (write, read).
+# TYPE pcsync_rate_ceiling_per_second gauge
+pcsync_rate_ceiling_per_second{class="read"} 10
+pcsync_rate_ceiling_per_second{class="write"} 1
+# HELP pcsync_circuit_state 1 for the circuit's current state (closed, open, half_open), 0 for the others.
+# TYPE pcsync_circuit_state gauge
+pcsync_circuit_state{state="closed"} %d
+pcsync_circuit_state{state="half_open"} 0
+pcsync_circuit_state{state="open"} %d
+`, held, busy, writeRate, closed, open)
+	}
+
+	// The circuit's collector is this package's own code: lint it alone too.
+	problems, err := testutil.CollectAndLint(newCircuitCollector(circuit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(expo(0, 0, 0.25, 1, 0)), names...); err != nil {
+		t.Errorf("at start: %v", err)
+	}
+	q.held, q.busy = 7, 3
+	writes.rate = 0.8
+	circuit.Record(false, retry.Systemic, "AccessDeniedException")
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(expo(7, 3, 0.8, 0, 1)), names...); err != nil {
+		t.Errorf("after changes: %v", err)
 	}
 }
 

@@ -97,9 +97,8 @@ type Consumer struct {
 	finals    []*Message    // pending visibility changes that end a hold
 	urgent    bool          // send finals now, not after FlushInterval
 	stopping  bool          // shutdown began: no lane starts, arrivals are released
-	closed    bool          // Run returned: late outcomes are ignored
-	busy      int
-	lastBusy  time.Time // last receive with messages, or last time held dropped to 0
+	busy      int           // workers inside the handler or applying its outcome
+	lastBusy  time.Time     // last receive with messages, or last time held dropped to 0
 }
 
 // NewConsumer checks cfg, applies its defaults and returns a Consumer. It
@@ -147,6 +146,23 @@ func NewConsumer(client SQS, cfg Config, h Handler) (*Consumer, error) {
 // messages and finishes the running ones. For a readiness probe.
 func (c *Consumer) Draining() bool { return c.draining.Load() }
 
+// Held is the number of messages held: received and not yet deleted,
+// released or given up. It is safe for concurrent use, for a gauge read at
+// scrape time.
+func (c *Consumer) Held() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.held)
+}
+
+// Busy is the number of workers inside the handler or applying its outcome.
+// It is safe for concurrent use, for a gauge read at scrape time.
+func (c *Consumer) Busy() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.busy
+}
+
 // Run consumes until ctx is cancelled (or, with ExitWhenIdle, until the
 // queue stays idle), then shuts down in this order and returns:
 //
@@ -160,13 +176,21 @@ func (c *Consumer) Draining() bool { return c.draining.Load() }
 //     usual, while the heartbeat keeps their messages invisible, until
 //     DrainTimeout after the start of the shutdown.
 //  4. Deadline: the handlers' context is cancelled. Handlers that return
-//     within abandonGrace (1 s) have their outcomes applied; the others are
-//     abandoned: their messages are no longer extended and reappear on the
-//     queue when their visibility runs out. Late outcomes are ignored.
+//     within abandonGrace (1 s) have their outcomes applied; the messages
+//     of the others are abandoned: they are no longer extended and reappear
+//     on the queue when their visibility runs out, and the outcomes those
+//     handlers return later are ignored. Run then waits for them to return,
+//     logging once that it does: a handler that ignores cancellation holds
+//     up the rest of the shutdown (deletes and visibility changes already
+//     pending still go out meanwhile, as during the drain), and one that
+//     never returns keeps Run from returning.
 //  5. Flush: pending deletes, then pending visibility changes (retries,
 //     releases), are sent, within flushTimeout (10 s). What cannot be sent
 //     is logged; those messages reappear and are handled again.
 //  6. The heartbeat stops and Run returns.
+//
+// No goroutine of the Consumer, and no call into the Handler, outlives Run:
+// once Run returns, the caller may close what the Handler uses.
 //
 // Run returns nil after a shutdown, whatever was left to reappear (that is
 // logged). It returns an error only when it cannot start: the queue does not
@@ -228,23 +252,28 @@ func (c *Consumer) Run(ctx context.Context) error {
 	c.draining.Store(true)
 	stop()
 	released := c.releaseWaiting()
-	if !waitGroupFor(&pollWG, receiveStopGrace) {
+	pollsDone := doneWhen(&pollWG)
+	if !closedWithin(pollsDone, receiveStopGrace) {
 		cancelRecv()
-		pollWG.Wait()
+		<-pollsDone
 	}
 
-	// 3. Drain the running handlers; 4. cancel them at the deadline.
+	// 3. Drain the running handlers; 4. cancel them at the deadline,
+	// abandon the messages of those that overrun the grace, and wait for
+	// those handlers all the same.
 	close(workStop)
+	workDone := doneWhen(&workWG)
 	abandoned := 0
-	if !waitGroupFor(&workWG, time.Until(drainDeadline)) {
+	if !closedWithin(workDone, time.Until(drainDeadline)) {
 		cancelHandlers()
-		if !waitGroupFor(&workWG, abandonGrace) {
-			abandoned = c.abandonRunning()
+		if !closedWithin(workDone, abandonGrace) {
+			var running int
+			abandoned, running = c.abandonRunning()
+			c.log.Warn("waiting for handlers that ignore cancellation; shutdown continues when they return",
+				"handlers", running, "abandoned", abandoned)
+			<-workDone
 		}
 	}
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
 
 	// 5. Flush deletes first: they need the heartbeat until they are done.
 	// Then flush the visibility changes and stop the heartbeat (6).
@@ -388,27 +417,37 @@ func (c *Consumer) releaseWaiting() int {
 		c.room = nil
 	}
 	c.mu.Unlock()
+	if n > 0 {
+		c.obs.Released(n)
+	}
 	c.kickVisibility()
 	return n
 }
 
 // abandonRunning gives up the messages of handlers that overran the drain
-// deadline: the heartbeat stops extending them, so they reappear.
-func (c *Consumer) abandonRunning() int {
+// deadline: the heartbeat stops extending them, so they reappear. It returns
+// how many messages it gave up and how many workers are still busy.
+func (c *Consumer) abandonRunning() (abandoned, busy int) {
+	type given struct {
+		m            *Message
+		visibleUntil time.Time
+	}
+	var gone []given
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
 	for m := range c.held {
 		if m.state == stateRunning {
 			m.state = stateAbandoned
 			delete(c.held, m)
-			n++
-			c.log.Warn("handler still running after the drain deadline; message left to reappear",
-				"message_id", m.ID, "key", m.Key(), "visible_in", time.Until(m.visibleUntil).Round(time.Second))
+			gone = append(gone, given{m, m.visibleUntil})
 		}
 	}
-	c.obs.Held(len(c.held))
-	return n
+	busy = c.busy
+	c.mu.Unlock()
+	for _, g := range gone {
+		c.log.Warn("handler still running after the drain deadline; message left to reappear",
+			"message_id", g.m.ID, "key", g.m.Key(), "visible_in", time.Until(g.visibleUntil).Round(time.Second))
+	}
+	return len(gone), busy
 }
 
 // finishLocked ends the hold of m.
@@ -423,10 +462,8 @@ func (c *Consumer) finishLocked(m *Message) {
 	}
 }
 
-// heldChangedLocked reports the gauge and wakes a poller when a full
-// receive now fits.
+// heldChangedLocked wakes a poller when a full receive now fits.
 func (c *Consumer) heldChangedLocked() {
-	c.obs.Held(len(c.held))
 	if c.room != nil && c.cfg.MaxHeld-len(c.held)-c.reserved >= c.recvBatch {
 		close(c.room)
 		c.room = nil
@@ -453,13 +490,21 @@ func visibilitySeconds(d, left time.Duration) int32 {
 	return int32(max(s, 0))
 }
 
-// waitGroupFor waits for wg at most d and reports whether it finished.
-func waitGroupFor(wg *sync.WaitGroup, d time.Duration) bool {
+// doneWhen returns a channel closed when wg's goroutines have all
+// returned. Its one goroutine ends then too, so a caller that goes on to
+// wait for the channel leaves nothing behind.
+func doneWhen(wg *sync.WaitGroup) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		wg.Wait()
 		close(done)
 	}()
+	return done
+}
+
+// closedWithin waits at most d for done to be closed and reports whether
+// it was.
+func closedWithin(done <-chan struct{}, d time.Duration) bool {
 	t := time.NewTimer(max(d, 0))
 	defer t.Stop()
 	select {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -203,16 +204,24 @@ func testConsumerKeyLanes(t *testing.T, endpoint string) {
 	}
 }
 
-// testConsumerHeartbeat: handlers slower than the visibility timeout, and
-// messages waiting behind them in their lane, are never delivered again.
-// Enough messages are held that a heartbeat round needs several calls.
+// testConsumerHeartbeat: on the real wire, handlers slower than the
+// visibility timeout, and a message waiting behind one in its lane, are
+// never delivered again. Enough messages are held that a heartbeat round
+// needs several calls.
+//
+// The visibility timeout is 6 s, so that the heartbeat's extensions go out
+// with 1.5 s to 3 s of visibility left: a busy machine would have to stall
+// the consumer for seconds to make a message reappear. How close to the
+// limit the heartbeat works, with a 2 s timeout, is checked in
+// TestConsumerHeartbeatTiming, where the clock does not depend on the load.
 func testConsumerHeartbeat(t *testing.T, endpoint string) {
+	const vt = 6 * time.Second
+	// hold outlasts the visibility timeout by half of it: each message
+	// must be extended at least once, most twice.
+	const hold = vt + vt/2
 	client := newClient(endpoint, nil)
-	url := createQueue(t, client, queueName(t, ""), map[string]string{"VisibilityTimeout": "2"})
-	bodies := []string{"solo:6s", "pair:3s-a", "pair:3s-b"}
-	for i := range 24 {
-		bodies = append(bodies, fmt.Sprintf("many%d:3s", i))
-	}
+	url := createQueue(t, client, queueName(t, ""), map[string]string{"VisibilityTimeout": fmt.Sprint(int(vt / time.Second))})
+	bodies := heartbeatBodies()
 	sendBodies(t, client, url, bodies, nil)
 
 	var mu sync.Mutex
@@ -228,18 +237,18 @@ func testConsumerHeartbeat(t *testing.T, endpoint string) {
 		calls[m.Body]++
 		counts[m.Body] = max(counts[m.Body], m.ReceiveCount)
 		mu.Unlock()
-		d := 3 * time.Second
-		if bodyKey(m) == "solo" {
-			d = 6 * time.Second
+		// pair:b has waited behind pair:a for longer than the
+		// visibility timeout already; it is done at once.
+		if m.Body != "pair:b" {
+			pause(ctx, hold)
 		}
-		pause(ctx, d)
 		return ackAll(batch)
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := startConsumer(t, c)
-	waitFor(t, 20*time.Second, "every message acked", func() bool { return rec.acked.Load() == int64(len(bodies)) })
+	waitFor(t, time.Minute, "every message acked", func() bool { return rec.acked.Load() == int64(len(bodies)) })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run: got %v, want nil", err)
 	}
@@ -256,12 +265,102 @@ func testConsumerHeartbeat(t *testing.T, endpoint string) {
 	}
 }
 
-// testConsumerRetryAfter: a RetryAfter(d) message comes back after about d
-// and not before.
+// heartbeatBodies are the messages of the heartbeat tests: one slow message
+// alone, two of one key (the second waits behind the first), and enough
+// others that a heartbeat round needs three calls.
+func heartbeatBodies() []string {
+	bodies := []string{"solo:x", "pair:a", "pair:b"}
+	for i := range 24 {
+		bodies = append(bodies, fmt.Sprintf("many%d:x", i))
+	}
+	return bodies
+}
+
+// TestConsumerHeartbeatTiming: with a 2 s visibility timeout, handlers that
+// take 3 s and 6 s, and a message that waits 3 s behind another of its key,
+// are never delivered again: the heartbeat extends every held message before
+// its visibility runs out. It runs in a synctest bubble against a fake SQS
+// that hands a message out again the instant its visibility runs out and
+// refuses to extend it after that, so an extension that comes too late
+// fails the test, and a busy machine cannot.
+func TestConsumerHeartbeatTiming(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const vt = 2 * time.Second
+		q := newFakeSQS(vt)
+		bodies := heartbeatBodies()
+		q.send(bodies...)
+
+		var mu sync.Mutex
+		calls := map[string]int{}
+		counts := map[string]int{}
+		rec := newRecorder()
+		startedAt := map[string]time.Time{}
+		log, _ := newLogger(t)
+		start := time.Now()
+		c, err := NewConsumer(q, Config{
+			QueueURL: q.url, Workers: 28, WaitTime: time.Second, Observer: rec, Logger: log,
+		}, handlerFuncs{key: bodyKey, handle: func(ctx context.Context, batch []*Message) []Outcome {
+			m := batch[0]
+			mu.Lock()
+			calls[m.Body]++
+			counts[m.Body] = max(counts[m.Body], m.ReceiveCount)
+			startedAt[m.Body] = time.Now()
+			mu.Unlock()
+			d := 3 * time.Second // one and a half visibility timeouts
+			if bodyKey(m) == "solo" {
+				d = 6 * time.Second // three
+			}
+			pause(ctx, d)
+			return ackAll(batch)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := startConsumer(t, c)
+		// The longest hold is 6 s; the checks below say what went wrong
+		// when the acks do not come.
+		if !settle(time.Minute, func() bool { return rec.acked.Load() == int64(len(bodies)) }) {
+			t.Errorf("acked after a minute: got %d, want %d", rec.acked.Load(), len(bodies))
+		}
+		if err := r.stop(t); err != nil {
+			t.Fatalf("Run: got %v, want nil", err)
+		}
+		// The test is only as good as this: pair:b waited in its lane for
+		// longer than its visibility timeout.
+		if waited := startedAt["pair:b"].Sub(q.message(t, "pair:b").received[0]); waited <= vt {
+			t.Errorf("pair:b waited %v behind pair:a, want longer than the visibility timeout (%v)", waited, vt)
+		}
+		for _, body := range bodies {
+			m := q.message(t, body)
+			if calls[body] != 1 || counts[body] != 1 || len(m.received) != 1 {
+				t.Errorf("%s: handled %d times, highest ReceiveCount %d, handed out %d times; want 1, 1 and 1 (no redelivery)",
+					body, calls[body], counts[body], len(m.received))
+			}
+			if m.deletedAt.IsZero() {
+				t.Errorf("%s: not deleted", body)
+			}
+			if len(m.changes) == 0 {
+				t.Errorf("%s: never extended, want extended while held past its visibility timeout", body)
+			}
+			for _, at := range m.late {
+				t.Errorf("%s: extension sent %v after the start, when its visibility had run out", body, at.Sub(start))
+			}
+		}
+	})
+}
+
+// testConsumerRetryAfter: on the real wire, a RetryAfter(d) message comes
+// back after d, not before, and long before the queue's visibility timeout
+// would have brought it back. How soon after d it is handled again is
+// checked in TestConsumerRetryAfterTiming, where the clock does not depend
+// on the load.
 func testConsumerRetryAfter(t *testing.T, endpoint string) {
 	const d = 2 * time.Second
+	// A visibility timeout of ten minutes, and ten times less patience:
+	// the message is back in time only if its visibility was set to d.
+	const vt, patience = 10 * time.Minute, time.Minute
 	client := newClient(endpoint, nil)
-	url := createQueue(t, client, queueName(t, ""), map[string]string{"VisibilityTimeout": "10"})
+	url := createQueue(t, client, queueName(t, ""), map[string]string{"VisibilityTimeout": fmt.Sprint(int(vt / time.Second))})
 	sendBodies(t, client, url, []string{"k:retry-me"}, nil)
 
 	var mu sync.Mutex
@@ -285,15 +384,14 @@ func testConsumerRetryAfter(t *testing.T, endpoint string) {
 		t.Fatal(err)
 	}
 	r := startConsumer(t, c)
-	waitFor(t, 15*time.Second, "the retried message acked", func() bool { return rec.acked.Load() == 1 })
+	waitFor(t, patience, "the retried message acked", func() bool { return rec.acked.Load() == 1 })
 	if err := r.stop(t); err != nil {
 		t.Fatalf("Run: got %v, want nil", err)
 	}
-	gap := backAt.Sub(retriedAt)
-	// kumo does not wake a long poll when a visibility timeout ends, so
-	// the return is seen at the next receive: allow a few seconds.
-	if gap < d || gap > d+3*time.Second {
-		t.Errorf("message came back after %v, want between %v and %v", gap, d, d+3*time.Second)
+	// The visibility was set after the handler returned, so however slow
+	// the machine, the message cannot be back sooner.
+	if gap := backAt.Sub(retriedAt); gap < d {
+		t.Errorf("message came back after %v, want at least %v", gap, d)
 	}
 	if backCount != 2 {
 		t.Errorf("ReceiveCount on return: got %d, want 2", backCount)
@@ -301,6 +399,64 @@ func testConsumerRetryAfter(t *testing.T, endpoint string) {
 	if got := rec.retried.Load(); got != 1 {
 		t.Errorf("retried: got %d, want 1", got)
 	}
+}
+
+// TestConsumerRetryAfterTiming: a RetryAfter(d) message is handed back with
+// visibility d within FlushInterval of the handler's verdict, and is handled
+// again after d, not before, and at most one empty-receive backoff after it
+// is visible. It runs in a synctest bubble against a fake SQS whose long
+// poll returns as soon as a message is visible, as SQS's does.
+func TestConsumerRetryAfterTiming(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const d = 2 * time.Second
+		q := newFakeSQS(10 * time.Second)
+		q.send("k:retry-me")
+
+		var mu sync.Mutex
+		var retriedAt, backAt time.Time
+		backCount := 0
+		rec := newRecorder()
+		log, _ := newLogger(t)
+		c, err := NewConsumer(q, Config{
+			QueueURL: q.url, Workers: 2, WaitTime: time.Second, Observer: rec, Logger: log,
+		}, handlerFuncs{handle: func(_ context.Context, batch []*Message) []Outcome {
+			mu.Lock()
+			defer mu.Unlock()
+			if retriedAt.IsZero() {
+				retriedAt = time.Now()
+				return []Outcome{RetryAfter(d)}
+			}
+			backAt, backCount = time.Now(), batch[0].ReceiveCount
+			return ackAll(batch)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := startConsumer(t, c)
+		settleUntil(t, time.Minute, "the retried message acked", func() bool { return rec.acked.Load() == 1 })
+		if err := r.stop(t); err != nil {
+			t.Fatalf("Run: got %v, want nil", err)
+		}
+
+		m := q.message(t, "k:retry-me")
+		if len(m.changes) != 1 {
+			t.Fatalf("visibility changes: got %v, want one, the retry", m.changes)
+		}
+		if ch := m.changes[0]; ch.seconds != int32(d/time.Second) || ch.at.Sub(retriedAt) > DefaultFlushInterval {
+			t.Errorf("retry: visibility set to %ds %v after the handler returned, want %v within %v",
+				ch.seconds, ch.at.Sub(retriedAt), d, DefaultFlushInterval)
+		}
+		gap, most := backAt.Sub(retriedAt), d+DefaultFlushInterval+emptyBackoffMax
+		if gap < d || gap > most {
+			t.Errorf("message came back after %v, want between %v and %v", gap, d, most)
+		}
+		if backCount != 2 {
+			t.Errorf("ReceiveCount on return: got %d, want 2", backCount)
+		}
+		if got := rec.retried.Load(); got != 1 {
+			t.Errorf("retried: got %d, want 1", got)
+		}
+	})
 }
 
 // runUntilIdle runs an acknowledge-all Consumer with cfg (its Observer and

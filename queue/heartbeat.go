@@ -237,6 +237,7 @@ func (c *Consumer) changeVisibility(ctx context.Context, chunk []visEntry) bool 
 
 	extended, released, retry := 0, 0, false
 	var refused []entryFailure
+	var transient []string // codes of entries to try again
 	c.mu.Lock()
 	for i, e := range chunk {
 		m := e.m
@@ -264,7 +265,7 @@ func (c *Consumer) changeVisibility(ctx context.Context, chunk []visEntry) bool 
 			}
 		default:
 			if failed[i] != nil {
-				c.obs.BatchEntryFailed(OpChangeMessageVisibilityBatch, deref(failed[i].Code))
+				transient = append(transient, deref(failed[i].Code))
 			}
 			// Transient: a final change goes back in the queue, an
 			// extension is still due; either way, try again soon.
@@ -281,6 +282,9 @@ func (c *Consumer) changeVisibility(ctx context.Context, chunk []visEntry) bool 
 
 	if extended > 0 {
 		c.obs.VisibilityExtended(extended)
+	}
+	for _, code := range transient {
+		c.obs.BatchEntryFailed(OpChangeMessageVisibilityBatch, code)
 	}
 	for _, f := range refused {
 		c.obs.BatchEntryFailed(OpChangeMessageVisibilityBatch, f.code)

@@ -65,15 +65,13 @@ func (c *Consumer) retireLocked(l *lane) {
 	}
 }
 
-// releaseLaneLocked hands back every waiting message of l with visibility 0.
+// releaseLaneLocked hands back every waiting message of l with visibility 0
+// and returns how many; the caller reports them once it has unlocked.
 func (c *Consumer) releaseLaneLocked(l *lane) int {
 	n := 0
 	for l.len() > 0 {
 		c.setFinalLocked(l.pop(), 0, finalRelease)
 		n++
-	}
-	if n > 0 {
-		c.obs.Released(n)
 	}
 	return n
 }
@@ -115,7 +113,6 @@ func (c *Consumer) take(l *lane, batch []*Message) []*Message {
 	}
 	l.running = true
 	c.busy++
-	c.obs.Busy(c.busy)
 	return batch
 }
 
@@ -146,13 +143,6 @@ func (c *Consumer) settle(ctx context.Context, l *lane, batch []*Message, outs [
 	var deadOuts []Outcome
 	retried, released := 0, 0
 	c.mu.Lock()
-	if c.closed {
-		// Run has returned: nothing is heartbeated or flushed any more.
-		// The message reappears and is handled again.
-		c.mu.Unlock()
-		c.log.Warn("handler returned after shutdown; outcome ignored, messages will reappear", "key", batch[0].Key(), "messages", len(batch))
-		return
-	}
 	for i, m := range batch {
 		if m.state != stateRunning {
 			continue // abandoned at the drain deadline
@@ -187,6 +177,9 @@ func (c *Consumer) settle(ctx context.Context, l *lane, batch []*Message, outs [
 	if retried > 0 {
 		c.obs.Retried(retried)
 	}
+	if released > 0 {
+		c.obs.Released(released)
+	}
 	if retried > 0 || released > 0 {
 		c.kickVisibility()
 	}
@@ -205,7 +198,6 @@ func (c *Consumer) endLane(l *lane) {
 	c.mu.Lock()
 	l.running = false
 	c.busy--
-	c.obs.Busy(c.busy)
 	if l.len() > 0 && !c.stopping {
 		l.queued = true
 		c.ready <- l
@@ -216,6 +208,7 @@ func (c *Consumer) endLane(l *lane) {
 	c.retireLocked(l)
 	c.mu.Unlock()
 	if released > 0 {
+		c.obs.Released(released)
 		c.kickVisibility()
 	}
 }

@@ -6,21 +6,14 @@ import "time"
 //
 // Concurrency contract: methods are called from many goroutines at once and
 // must be safe for that. They must return quickly and never block: they run
-// on the message path, some (Held, Busy, Released) while the Consumer holds
-// its internal lock, so that successive gauge values arrive in order. They
-// must not call back into the Consumer. Counts are deltas; Held and Busy are
-// the current values of gauges.
+// on the message path. The Consumer never holds its lock while it calls
+// them. Counts are deltas. The current values (messages held, workers busy)
+// are not events: read them with Consumer.Held and Consumer.Busy.
 type Observer interface {
 	// Received counts messages returned by ReceiveMessage.
 	Received(n int)
 	// ReceiveEmpty counts receives that returned no message.
 	ReceiveEmpty()
-	// Held is the number of messages currently held: received and not yet
-	// deleted, released or given up.
-	Held(n int)
-	// Busy is the number of workers currently inside the handler or
-	// applying its outcome.
-	Busy(n int)
 	// Acked counts messages deleted after an Ack or a dead letter.
 	Acked(n int)
 	// DeadLettered counts one message accepted by the dead-letter queue,
@@ -49,8 +42,6 @@ type NopObserver struct{}
 
 func (NopObserver) Received(int)                          {}
 func (NopObserver) ReceiveEmpty()                         {}
-func (NopObserver) Held(int)                              {}
-func (NopObserver) Busy(int)                              {}
 func (NopObserver) Acked(int)                             {}
 func (NopObserver) DeadLettered(string)                   {}
 func (NopObserver) Retried(int)                           {}

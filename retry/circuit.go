@@ -42,16 +42,14 @@ type CircuitConfig struct {
 	// MinCooldown is the first wait before a probe; each failed probe
 	// doubles it up to MaxCooldown.
 	MinCooldown, MaxCooldown time.Duration
-	// OnChange, if set, is called on every state change, for metrics. It
-	// runs under the circuit's lock: it must be quick and not call back.
-	OnChange func(CircuitState)
-	Logger   *slog.Logger
+	Logger                   *slog.Logger
 }
 
 // Circuit stops the worker from taking new jobs while the service refuses
 // every call, keeps the jobs it holds, probes with one call after a
 // cool-down, and resumes when a probe gets through. It is safe for
-// concurrent use.
+// concurrent use; metrics read its State when they are scraped. It logs
+// when it opens and when it closes again, never while holding its lock.
 type Circuit struct {
 	cfg CircuitConfig
 
@@ -150,17 +148,20 @@ func (c *Circuit) Acquire(ctx context.Context) (probe bool, err error) {
 
 // Record reports how a call ended. probe is what Acquire returned for it.
 func (c *Circuit) Record(probe bool, class Class, reason string) {
+	// What to log is decided under the lock and logged after it.
+	var opened, closed bool
+	var cooldown time.Duration
+	var was string
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	switch {
 	case class == Systemic || (class == Transient && probe):
 		if c.state != Open {
-			c.openLocked(probe, reason)
+			cooldown, opened = c.openLocked(probe, reason), true
 		}
 	case class == Transient:
 		c.failures++
 		if c.failures >= c.cfg.FailureThreshold && c.state == Closed {
-			c.openLocked(false, reason)
+			cooldown, opened = c.openLocked(false, reason), true
 		}
 	case class == Canceled:
 		if probe && c.state == HalfOpen {
@@ -176,12 +177,20 @@ func (c *Circuit) Record(probe bool, class Class, reason string) {
 			c.cooldown = 0
 			c.closes++
 			c.setLocked(Closed)
-			c.cfg.Logger.Info("circuit closed: Partner Central answers again", "was_open_for", c.reason)
+			closed, was = true, c.reason
 		}
+	}
+	c.mu.Unlock()
+	switch {
+	case opened:
+		c.cfg.Logger.Warn("circuit open: not taking new jobs", "reason", reason, "probe_in", cooldown)
+	case closed:
+		c.cfg.Logger.Info("circuit closed: Partner Central answers again", "was_open_for", was)
 	}
 }
 
-func (c *Circuit) openLocked(probeFailed bool, reason string) {
+// openLocked opens the circuit and returns the cool-down before the probe.
+func (c *Circuit) openLocked(probeFailed bool, reason string) time.Duration {
 	switch {
 	case c.cooldown == 0:
 		c.cooldown = c.cfg.MinCooldown
@@ -192,18 +201,14 @@ func (c *Circuit) openLocked(probeFailed bool, reason string) {
 	c.reason = reason
 	c.failures = 0
 	c.setLocked(Open)
-	c.cfg.Logger.Warn("circuit open: not taking new jobs", "reason", reason, "probe_in", c.cooldown)
+	return c.cooldown
 }
 
-// setLocked changes the state. OnChange runs under the lock, so that two
-// racing changes reach the metrics in the order they happened.
+// setLocked changes the state and wakes everyone waiting for a change.
 func (c *Circuit) setLocked(s CircuitState) {
 	c.state = s
 	close(c.changed)
 	c.changed = make(chan struct{})
-	if c.cfg.OnChange != nil {
-		c.cfg.OnChange(s)
-	}
 }
 
 // NextProbe is when the next probe may go out: a time in the past when the

@@ -2,7 +2,7 @@ package retry
 
 import (
 	"context"
-	"sync"
+	"log/slog"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -10,10 +10,7 @@ import (
 
 func TestCircuitOpensProbesAndCloses(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var changes []CircuitState
-		var mu sync.Mutex
-		c := NewCircuit(CircuitConfig{FailureThreshold: 3, MinCooldown: 10 * time.Second, MaxCooldown: time.Minute,
-			OnChange: func(s CircuitState) { mu.Lock(); changes = append(changes, s); mu.Unlock() }})
+		c := NewCircuit(CircuitConfig{FailureThreshold: 3, MinCooldown: 10 * time.Second, MaxCooldown: time.Minute})
 		ctx := context.Background()
 
 		if probe, err := c.Acquire(ctx); probe || err != nil {
@@ -57,6 +54,9 @@ func TestCircuitOpensProbesAndCloses(t *testing.T) {
 
 		// The probe fails: open again, with a doubled cool-down.
 		c.Record(true, Systemic, "AccessDeniedException")
+		if got := c.State(); got != Open {
+			t.Errorf("after the probe failed: got %s, want open", got)
+		}
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
 		select {
@@ -69,6 +69,9 @@ func TestCircuitOpensProbesAndCloses(t *testing.T) {
 		if got := <-results; !got {
 			t.Fatal("after 20 s: got no probe")
 		}
+		if got := c.State(); got != HalfOpen {
+			t.Errorf("state during the second probe: got %s, want half_open", got)
+		}
 
 		// The probe succeeds: closed, everyone proceeds.
 		c.Record(true, None, "")
@@ -76,16 +79,8 @@ func TestCircuitOpensProbesAndCloses(t *testing.T) {
 			t.Error("after the circuit closed: got a probe, want a plain pass")
 		}
 		<-gateOpen
-		mu.Lock()
-		defer mu.Unlock()
-		want := []CircuitState{Open, HalfOpen, Open, HalfOpen, Closed}
-		if len(changes) != len(want) {
-			t.Fatalf("changes: got %v, want %v", changes, want)
-		}
-		for i := range want {
-			if changes[i] != want[i] {
-				t.Errorf("change %d: got %s, want %s", i, changes[i], want[i])
-			}
+		if got := c.State(); got != Closed {
+			t.Errorf("after the probe succeeded: got %s, want closed", got)
 		}
 	})
 }
@@ -132,4 +127,44 @@ func TestCircuitCanceledProbeLetsAnotherProbe(t *testing.T) {
 			t.Error("after the probe was canceled: got no probe, want another")
 		}
 	})
+}
+
+// lockProbe is a slog.Handler that notes every record logged while the
+// circuit's lock is held.
+type lockProbe struct {
+	c         *Circuit
+	logged    int
+	underLock int
+}
+
+func (p *lockProbe) Enabled(context.Context, slog.Level) bool { return true }
+func (p *lockProbe) WithAttrs([]slog.Attr) slog.Handler       { return p }
+func (p *lockProbe) WithGroup(string) slog.Handler            { return p }
+func (p *lockProbe) Handle(context.Context, slog.Record) error {
+	p.logged++
+	if !p.c.mu.TryLock() {
+		p.underLock++
+		return nil
+	}
+	p.c.mu.Unlock()
+	return nil
+}
+
+// TestCircuitLogsOutsideItsLock: a log handler may block (a full pipe on
+// stderr), and logging under the lock would then stall every caller, the
+// queue's gate and the readiness probe included.
+func TestCircuitLogsOutsideItsLock(t *testing.T) {
+	probe := &lockProbe{}
+	c := NewCircuit(CircuitConfig{FailureThreshold: 2, Logger: slog.New(probe)})
+	probe.c = c
+	c.Record(false, Systemic, "AccessDeniedException") // opens
+	c.Record(false, None, "")                          // closes
+	c.Record(false, Transient, "500")
+	c.Record(false, Transient, "500") // opens again
+	if probe.logged != 3 {
+		t.Fatalf("log records: got %d, want 3 (open, close, open)", probe.logged)
+	}
+	if probe.underLock != 0 {
+		t.Errorf("records logged under the circuit's lock: got %d, want 0", probe.underLock)
+	}
 }

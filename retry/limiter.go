@@ -16,9 +16,6 @@ type LimiterConfig struct {
 	// Floor is the lowest rate throttles can push it to; 0 means
 	// Ceiling/20.
 	Floor float64
-	// OnChange, if set, is called with the new rate whenever it changes,
-	// for metrics. It is called with no lock held.
-	OnChange func(rate float64)
 }
 
 // Limiter paces one class of Partner Central calls (writes or reads) for
@@ -38,9 +35,8 @@ type LimiterConfig struct {
 //
 // Limiter is safe for concurrent use.
 type Limiter struct {
-	cfg    LimiterConfig
-	pace   *rate.Limiter
-	notify sync.Mutex // orders the OnChange calls
+	cfg  LimiterConfig
+	pace *rate.Limiter
 
 	mu     sync.Mutex
 	est    *Estimate
@@ -159,16 +155,10 @@ func (l *Limiter) Done(sentAt time.Time, throttled bool) {
 		l.pace.SetLimitAt(now, paced(r))
 	}
 	l.mu.Unlock()
-	if r != before && l.cfg.OnChange != nil {
-		// Outside the lock, but in order: the latest rate is what is
-		// reported last.
-		l.notify.Lock()
-		l.cfg.OnChange(l.Rate())
-		l.notify.Unlock()
-	}
 }
 
-// Rate is the current rate in calls per second.
+// Rate is the current rate in calls per second. Metrics read it when they
+// are scraped.
 func (l *Limiter) Rate() float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()

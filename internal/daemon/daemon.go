@@ -82,12 +82,15 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 
-	circuit := retry.NewCircuit(retry.CircuitConfig{Logger: log, OnChange: func(s retry.CircuitState) { m.SetCircuit(s.String()) }})
-	writes := retry.NewLimiter(retry.LimiterConfig{Ceiling: c.WriteRPS, OnChange: func(r float64) { m.SetRate("write", r) }})
-	reads := retry.NewLimiter(retry.LimiterConfig{Ceiling: c.ReadRPS, OnChange: func(r float64) { m.SetRate("read", r) }})
-	m.SetCeiling("write", c.WriteRPS)
-	m.SetCeiling("read", c.ReadRPS)
+	// The metrics read the circuit, the limiters, the budget and (once it
+	// is built, below) the consumer at every scrape.
+	circuit := retry.NewCircuit(retry.CircuitConfig{Logger: log})
+	writes := retry.NewLimiter(retry.LimiterConfig{Ceiling: c.WriteRPS})
+	reads := retry.NewLimiter(retry.LimiterConfig{Ceiling: c.ReadRPS})
 	budget := retry.NewBudget(c.WriteBudget, 24*time.Hour, nil)
+	m.ObserveCircuit(circuit)
+	m.ObserveLimiter("write", writes)
+	m.ObserveLimiter("read", reads)
 	m.ObserveBudget(c.WriteBudget, budget.Remaining)
 
 	pc := partnercentral.NewFromConfig(awsCfg, func(o *partnercentral.Options) {
@@ -128,6 +131,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.ObserveQueue(consumer)
 	d := &Daemon{cfg: c, log: log, consumer: consumer, circuit: circuit, registry: reg, updater: u}
 	if c.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", c.MetricsAddr)
@@ -171,20 +175,37 @@ func (d *Daemon) routes() http.Handler {
 	return mux
 }
 
-// Run works until ctx ends (SIGTERM) or the queue stays idle, then shuts
-// down in this order: stop receiving, hand back unstarted messages, let
-// running jobs finish within the drain timeout, flush deletes and
-// visibility changes (all inside Consumer.Run), and last stop the HTTP
-// server, so that /readyz says "draining" for as long as the drain lasts.
+// Run works until ctx ends (SIGTERM), the queue stays idle, or the health
+// and metrics server fails. The consumer then shuts down in the order
+// written on queue.Consumer.Run, which returns only when no handler runs
+// any more; then the updater's state file is closed, and last the HTTP
+// server stops, so that /readyz says "draining" for as long as the drain
+// lasts.
+//
+// A server that cannot serve fails the worker at once rather than leave it
+// working unseen (no probes, no metrics): the consumer shuts down in the
+// same order and Run returns the server's error, for the supervisor to
+// restart the worker.
 func (d *Daemon) Run(ctx context.Context) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	served := make(chan error, 1)
 	if d.server != nil {
 		d.log.Info("serving health and metrics", "addr", d.listener.Addr().String())
-		go func() { served <- d.server.Serve(d.listener) }()
+		go func() {
+			err := d.server.Serve(d.listener)
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				stop()
+			}
+			served <- err
+		}()
 	}
 	d.log.Info("worker started", "queue", d.cfg.QueueURL, "workers", d.cfg.Workers,
 		"write_rps", d.cfg.WriteRPS, "read_rps", d.cfg.ReadRPS, "write_budget", d.cfg.WriteBudget)
-	err := d.consumer.Run(ctx)
+	var errs []error
+	if err := d.consumer.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		errs = append(errs, fmt.Errorf("consumer: %w", err))
+	}
 	if e := d.updater.Close(); e != nil {
 		d.log.Warn("state file close", "error", e)
 	}
@@ -194,12 +215,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if e := d.server.Shutdown(shutCtx); e != nil {
 			d.log.Warn("health server shutdown", "error", e)
 		}
-		if e := <-served; e != nil && !errors.Is(e, http.ErrServerClosed) {
-			d.log.Error("health server failed", "error", e)
+		if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, fmt.Errorf("health and metrics server: %w", err))
 		}
 	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("consumer: %w", err)
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	d.log.Info("worker stopped")
 	return nil
