@@ -25,6 +25,7 @@ type daemonConfig struct {
 	writeRPS     float64
 	readRPS      float64
 	writeBudget  int
+	readBudget   int
 	drainTimeout time.Duration
 	metricsAddr  string
 	logLevel     string
@@ -44,6 +45,7 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs.Float64Var(&c.writeRPS, "write-rps", 1, "ceiling of UpdateEngagementContext calls per second for this process (the account's write quota, or this replica's share)")
 	fs.Float64Var(&c.readRPS, "read-rps", 10, "ceiling of GetEngagement calls per second for this process")
 	fs.IntVar(&c.writeBudget, "write-budget", 10000, "UpdateEngagementContext calls allowed per rolling 24 h for this process; 0: no budget")
+	fs.IntVar(&c.readBudget, "read-budget", 100000, "GetEngagement calls allowed per rolling 24 h for this process; 0: no budget")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long running jobs may take to finish")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", ":9090", "listen address for /metrics, /healthz and /readyz; empty: none")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -73,6 +75,9 @@ func (c *daemonConfig) validate() error {
 	}
 	if c.writeBudget < 0 {
 		errs = append(errs, fmt.Errorf("-write-budget must be 0 (none) or more, got %d", c.writeBudget))
+	}
+	if c.readBudget < 0 {
+		errs = append(errs, fmt.Errorf("-read-budget must be 0 (none) or more, got %d", c.readBudget))
 	}
 	if c.drainTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("-drain-timeout must be above 0, got %v", c.drainTimeout))
@@ -155,7 +160,7 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 func (c *daemonConfig) daemon() daemon.Config {
 	return daemon.Config{
 		QueueURL: c.queueURL, DLQURL: c.dlqURL, Workers: c.workers, MaxHeld: c.maxHeld, MaxBatch: c.maxBatch,
-		WriteRPS: c.writeRPS, ReadRPS: c.readRPS, WriteBudget: c.writeBudget, DrainTimeout: c.drainTimeout,
+		WriteRPS: c.writeRPS, ReadRPS: c.readRPS, WriteBudget: c.writeBudget, ReadBudget: c.readBudget, DrainTimeout: c.drainTimeout,
 		MetricsAddr: c.metricsAddr, ExitWhenIdle: c.exitWhenIdle, StateFile: c.stateFile, Pprof: c.pprof,
 	}
 }

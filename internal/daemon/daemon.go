@@ -46,6 +46,7 @@ type Config struct {
 	WriteRPS     float64 // ceiling of UpdateEngagementContext calls per second
 	ReadRPS      float64 // ceiling of GetEngagement calls per second
 	WriteBudget  int     // writes per rolling 24 h; 0: none
+	ReadBudget   int     // reads per rolling 24 h; 0: none
 	DrainTimeout time.Duration
 	MetricsAddr  string // "": no HTTP server
 	ExitWhenIdle time.Duration
@@ -69,6 +70,7 @@ type Daemon struct {
 	listener net.Listener
 	registry *prometheus.Registry
 	updater  *updater.Updater
+	tally    *tally
 }
 
 // New wires a worker. awsCfg is the SDK configuration (region, credentials,
@@ -88,6 +90,9 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 	writes := retry.NewLimiter(retry.LimiterConfig{Ceiling: c.WriteRPS})
 	reads := retry.NewLimiter(retry.LimiterConfig{Ceiling: c.ReadRPS})
 	budget := retry.NewBudget(c.WriteBudget, 24*time.Hour, nil)
+	// The read budget does not hold receives as the write budget does: a
+	// job may not need a read, and one that only saves a write skips it.
+	readBudget := retry.NewBudget(c.ReadBudget, 24*time.Hour, nil)
 	m.ObserveCircuit(circuit)
 	m.ObserveLimiter("write", writes)
 	m.ObserveLimiter("read", reads)
@@ -98,15 +103,17 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 			o.BaseEndpoint = aws.String(c.PartnerCentralEndpoint)
 		}
 	})
+	tally := newTally(m)
 	u, err := updater.New(pc, updater.NewDecoder(schema.New()), updater.Config{
-		Policy:    retry.DefaultPolicy(),
-		Writes:    writes,
-		Reads:     reads,
-		Budget:    budget,
-		Circuit:   circuit,
-		Observer:  m,
-		Logger:    log,
-		StateFile: c.StateFile,
+		Policy:     retry.DefaultPolicy(),
+		Writes:     writes,
+		Reads:      reads,
+		Budget:     budget,
+		ReadBudget: readBudget,
+		Circuit:    circuit,
+		Observer:   tally,
+		Logger:     log,
+		StateFile:  c.StateFile,
 	})
 	if err != nil {
 		return nil, err
@@ -132,7 +139,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	m.ObserveQueue(consumer)
-	d := &Daemon{cfg: c, log: log, consumer: consumer, circuit: circuit, registry: reg, updater: u}
+	d := &Daemon{cfg: c, log: log, consumer: consumer, circuit: circuit, registry: reg, updater: u, tally: tally}
 	if c.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", c.MetricsAddr)
 		if err != nil {
@@ -201,7 +208,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}()
 	}
 	d.log.Info("worker started", "queue", d.cfg.QueueURL, "workers", d.cfg.Workers,
-		"write_rps", d.cfg.WriteRPS, "read_rps", d.cfg.ReadRPS, "write_budget", d.cfg.WriteBudget)
+		"write_rps", d.cfg.WriteRPS, "read_rps", d.cfg.ReadRPS, "write_budget", d.cfg.WriteBudget, "read_budget", d.cfg.ReadBudget)
 	var errs []error
 	if err := d.consumer.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		errs = append(errs, fmt.Errorf("consumer: %w", err))
@@ -222,7 +229,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	d.log.Info("worker stopped")
+	d.log.Info("worker stopped", d.tally.summary()...)
 	return nil
 }
 
