@@ -8,8 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
-// Message is one received SQS message. The exported fields but Value are
-// set before the message reaches the Handler and never change afterwards.
+// Message is one received SQS message. The exported fields are set before
+// the message reaches the Handler and never change afterwards.
 type Message struct {
 	ID            string
 	ReceiptHandle string
@@ -24,11 +24,6 @@ type Message struct {
 	ReceivedAt time.Time
 	// Attributes are the message attributes the sender set.
 	Attributes map[string]types.MessageAttributeValue
-	// Value belongs to the Handler: Key may leave something there (the
-	// decoded job) for Handle, so a body is parsed once. Key runs before
-	// the message is queued in its lane, so Handle sees what Key stored.
-	// The Consumer never reads it.
-	Value any
 
 	// The fields below belong to the Consumer and are guarded by its mutex.
 	key          string
