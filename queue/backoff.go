@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -18,22 +17,6 @@ import (
 // the float arithmetic rounds a nanosecond past it.
 func backoff(attempt int, base, limit time.Duration) time.Duration {
 	return min(retry.Nth(attempt, base-base/4, limit-limit/4, 1.0/3), limit)
-}
-
-// wait blocks for d or until ctx is done; it reports whether the full time
-// passed.
-func wait(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // streak logs a run of failures of one kind of call once when it starts and

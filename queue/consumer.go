@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pcsync/pcsync/retry"
 )
 
 // ErrAlreadyRun is returned by Run when the Consumer has been run before.
@@ -305,7 +307,7 @@ func (c *Consumer) prepare(ctx context.Context) error {
 			return err
 		}
 		failures.fail(c.log, err)
-		if !wait(ctx, backoff(attempt, recvBackoffBase, recvBackoffMax)) {
+		if !retry.Sleep(ctx, backoff(attempt, recvBackoffBase, recvBackoffMax)) {
 			return ctx.Err()
 		}
 	}

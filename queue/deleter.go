@@ -7,6 +7,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/pcsync/pcsync/retry"
 )
 
 // Deletes in flight at once. One call at a time caps a consumer at ten
@@ -168,7 +170,7 @@ func (d *deleter) run(ctx context.Context, stop <-chan struct{}) {
 func (d *deleter) send(ctx context.Context, b []*Message) {
 	for attempt := 1; len(b) > 0; attempt++ {
 		b = d.c.deleteBatch(ctx, b)
-		if len(b) > 0 && !wait(ctx, backoff(attempt, deleteBackoffBase, deleteBackoffMax)) {
+		if len(b) > 0 && !retry.Sleep(ctx, backoff(attempt, deleteBackoffBase, deleteBackoffMax)) {
 			d.c.log.Error("could not delete acknowledged messages before shutdown; they will be delivered again",
 				"messages", len(b))
 			return

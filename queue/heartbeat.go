@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/pcsync/pcsync/retry"
 )
 
 // visRetryBase is the first wait after a failed visibility call; the waits
@@ -99,7 +101,7 @@ func (c *Consumer) flushFinals(ctx context.Context) {
 		if c.visRound(ctx, false) {
 			continue
 		}
-		if !wait(ctx, backoff(attempt, visRetryBase, time.Second)) {
+		if !retry.Sleep(ctx, backoff(attempt, visRetryBase, time.Second)) {
 			c.log.Error("shutdown: could not hand messages back; they reappear when their visibility timeout runs out",
 				"messages", n)
 			return

@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/sivchari/kumo"
+
+	"github.com/pcsync/pcsync/retry"
 )
 
 // This file holds the wiring of the integration tests: a kumo server, SQS
@@ -209,7 +211,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 
 // pause waits d or until ctx is done, as a handler would.
 func pause(ctx context.Context, d time.Duration) bool {
-	return wait(ctx, d)
+	return retry.Sleep(ctx, d)
 }
 
 // handlerFuncs adapts two functions to Handler.

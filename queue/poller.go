@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/pcsync/pcsync/retry"
 )
 
 // Backoffs of the receive loop.
@@ -44,7 +46,7 @@ func (c *Consumer) poll(ctx, recvCtx context.Context) {
 				}
 				failures++
 				c.gateStreak.fail(c.log, err)
-				if !wait(ctx, backoff(failures, recvBackoffBase, recvBackoffMax)) {
+				if !retry.Sleep(ctx, backoff(failures, recvBackoffBase, recvBackoffMax)) {
 					return
 				}
 				continue
@@ -66,7 +68,7 @@ func (c *Consumer) poll(ctx, recvCtx context.Context) {
 			}
 			failures++
 			c.recvStreak.fail(c.log, err)
-			if !wait(ctx, backoff(failures, recvBackoffBase, recvBackoffMax)) {
+			if !retry.Sleep(ctx, backoff(failures, recvBackoffBase, recvBackoffMax)) {
 				return
 			}
 		case len(msgs) == 0:
@@ -77,7 +79,7 @@ func (c *Consumer) poll(ctx, recvCtx context.Context) {
 			// when SQS answers empty at once (a queue being purged, an
 			// emulator) and keeps such a loop from spinning.
 			empties++
-			if !wait(ctx, backoff(empties, emptyBackoffBase, emptyBackoffMax)) {
+			if !retry.Sleep(ctx, backoff(empties, emptyBackoffBase, emptyBackoffMax)) {
 				return
 			}
 		default:

@@ -13,6 +13,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/pcsync/pcsync/retry"
 )
 
 // Errors of a Producer's entries, wrapped in an *EntryError.
@@ -257,7 +259,7 @@ func (p *Producer) sendBatch(ctx context.Context, entries []Entry, start, end in
 		res.Failed = append(res.Failed, &EntryError{Index: i, ID: entries[i].ID, Code: code, Err: err})
 	}
 	for attempt := 1; len(pending) > 0; attempt++ {
-		if attempt > 1 && !wait(ctx, backoff(attempt-1, p.cfg.BackoffBase, p.cfg.BackoffMax)) {
+		if attempt > 1 && !retry.Sleep(ctx, backoff(attempt-1, p.cfg.BackoffBase, p.cfg.BackoffMax)) {
 			for _, i := range pending {
 				fail(i, "", fmt.Errorf("%w: %w", ErrRejected, context.Cause(ctx)))
 			}

@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"context"
 	"math"
 	"time"
 
@@ -54,4 +55,20 @@ func Nth(n int, base, limit time.Duration, jitter float64) time.Duration {
 	}
 	b.Reset()
 	return b.NextBackOff()
+}
+
+// Sleep waits d, or until ctx is done, and reports whether all of d passed:
+// every pause between retries is a select on ctx and a timer.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/pcsync/pcsync/partnercentral"
+	"github.com/pcsync/pcsync/retry"
 )
 
 // apply writes one job, healing stale timestamps, until it is applied, is
@@ -107,7 +108,7 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, job *Job, log *slog.Lo
 		}
 		if s.wait > 0 {
 			log.Debug("call failed, trying again", "operation", op, "step", s.kind.String(), "error", err, "wait", s.wait)
-			if !sleep(ctx, s.wait) {
+			if !retry.Sleep(ctx, s.wait) {
 				return Verdict{Outcome: OutcomeAbandoned}
 			}
 		}
@@ -121,18 +122,6 @@ func (u *Updater) readFirstPays() bool { return u.reads.readFirst() }
 func (a *attempt) reportConflicts(obs Observer) {
 	if a.conflicts > 0 {
 		obs.Conflicts(a.conflicts)
-	}
-}
-
-// sleep pauses for d, or until ctx ends (false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

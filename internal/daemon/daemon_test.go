@@ -1,13 +1,11 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,22 +17,33 @@ import (
 	"github.com/sivchari/kumo"
 )
 
-// syncBuffer is a log sink safe for the worker's many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// messages is a slog handler that keeps the messages logged and closes
+// started when the consumer has started, so a test waits for that without
+// polling.
+type messages struct {
+	mu      sync.Mutex
+	seen    []string
+	started chan struct{}
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+func (h *messages) Enabled(context.Context, slog.Level) bool { return true }
+func (h *messages) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *messages) WithGroup(string) slog.Handler            { return h }
+
+func (h *messages) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.seen = append(h.seen, r.Message)
+	if r.Message == "consumer started" {
+		close(h.started)
+	}
+	return nil
 }
 
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+func (h *messages) logged(msg string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Contains(h.seen, msg)
 }
 
 // TestRunFailsWhenTheServerFails: a health and metrics server that stops
@@ -57,7 +66,7 @@ func TestRunFailsWhenTheServerFails(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	logs := &syncBuffer{}
+	logs := &messages{started: make(chan struct{})}
 	d, err := New(Config{
 		QueueURL:               aws.ToString(q.QueueUrl),
 		Workers:                2,
@@ -67,7 +76,7 @@ func TestRunFailsWhenTheServerFails(t *testing.T) {
 		MetricsAddr:            "127.0.0.1:0",
 		SQSEndpoint:            srv.URL,
 		PartnerCentralEndpoint: "http://127.0.0.1:1", // never called: the queue stays empty
-	}, awsCfg, slog.New(slog.NewTextHandler(io.MultiWriter(logs, t.Output()), nil)))
+	}, awsCfg, slog.New(logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,19 +88,14 @@ func TestRunFailsWhenTheServerFails(t *testing.T) {
 	ran := make(chan error, 1)
 	go func() { ran <- d.Run(ctx) }()
 
-	// Wait until the server answers and the consumer runs (it has found
-	// its queue and started its loops).
-	waitFor(t, 10*time.Second, "the worker serving and consuming", func() bool {
-		if !strings.Contains(logs.String(), "consumer started") {
-			return false
-		}
-		resp, err := http.Get("http://" + d.Addr() + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	// Wait until the consumer runs (it has found its queue and started
+	// its loops). Whether Serve is already running or not, closing its
+	// listener makes it fail.
+	select {
+	case <-logs.started:
+	case err := <-ran:
+		t.Fatalf("Run returned before the consumer started: %v", err)
+	}
 
 	d.listener.Close()
 	select {
@@ -105,24 +109,7 @@ func TestRunFailsWhenTheServerFails(t *testing.T) {
 	if !d.consumer.Draining() {
 		t.Error("consumer: not shut down")
 	}
-	if !strings.Contains(logs.String(), "consumer stopped") {
+	if !logs.logged("consumer stopped") {
 		t.Error(`log: no "consumer stopped": the consumer did not shut down in its order`)
-	}
-}
-
-// waitFor checks cond every 10 ms until it holds, or fails the test after
-// timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		case <-tick.C:
-		}
 	}
 }
