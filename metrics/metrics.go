@@ -13,6 +13,7 @@
 package metrics
 
 import (
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,8 +42,8 @@ type Metrics struct {
 	sqsEntryFailures *prometheus.CounterVec
 
 	jobs           *prometheus.CounterVec
-	jobDuration    prometheus.Histogram
-	messageAge     prometheus.Histogram
+	jobDuration    *prometheus.HistogramVec
+	messageAge     *prometheus.HistogramVec
 	apiRequests    *prometheus.CounterVec
 	apiDuration    *prometheus.HistogramVec
 	conflicts      prometheus.Counter
@@ -87,9 +88,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		sqsDuration:      prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "sqs_request_duration_seconds", Help: "Latency of SQS requests.", Buckets: callBuckets}, []string{"operation"}),
 		sqsEntryFailures: counterVec("sqs_batch_entry_failures_total", "Failed entries of successful SQS batch calls, by operation and code.", "operation", "code"),
 
-		jobs:           counterVec("jobs_total", "Jobs ended, by outcome: applied, already_applied, coalesced, stale, dead_lettered, retried, abandoned.", "outcome"),
-		jobDuration:    prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "job_duration_seconds", Help: "Time from a job's start in a worker to its outcome.", Buckets: waitBuckets}),
-		messageAge:     prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "message_age_seconds", Help: "Age of a message when its job ended: now minus its SQS SentTimestamp.", Buckets: ageBuckets}),
+		jobs:           counterVec("jobs_total", "Jobs ended, by queue and outcome: "+strings.Join(updater.Outcomes(), ", ")+".", "queue", "outcome"),
+		jobDuration:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "job_duration_seconds", Help: "Time from a job's start in a worker to its outcome, by queue.", Buckets: waitBuckets}, []string{"queue"}),
+		messageAge:     prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "message_age_seconds", Help: "Age of a message when its job ended: now minus its SQS SentTimestamp, by queue.", Buckets: ageBuckets}, []string{"queue"}),
 		apiRequests:    counterVec("api_requests_total", "Partner Central requests, by operation and outcome code (OK, the API's error code, or network, timeout, canceled).", "operation", "code"),
 		apiDuration:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "api_request_duration_seconds", Help: "Latency of Partner Central requests.", Buckets: callBuckets}, []string{"operation"}),
 		conflicts:      counter("conflicts_total", "ConflictException answers: stale EngagementLastModifiedAt healed by a re-read."),
@@ -97,7 +98,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		throttles:      counterVec("throttles_total", "ThrottlingException answers, by operation.", "operation"),
 		limiterWait:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "limiter_wait_seconds", Help: "Time a call waited for its turn under the rate limiter, by class.", Buckets: waitBuckets}, []string{"class"}),
 		budgetWait:     prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "write_budget_wait_seconds", Help: "Time a write waited for room in the rolling daily write budget.", Buckets: waitBuckets}),
-		lastSuccess:    gauge("last_success_timestamp_seconds", "Unix time of the last job applied (or found already applied)."),
+		lastSuccess:    gauge("last_success_timestamp_seconds", "Unix time of the last job applied, or found unchanged or already applied."),
 		reg:            reg,
 	}
 	reg.MustRegister(m.received, m.receiveEmpty, m.acked, m.deadLettered, m.retried, m.released,
@@ -105,10 +106,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.jobs, m.jobDuration, m.messageAge, m.apiRequests, m.apiDuration, m.conflicts, m.conflictRounds,
 		m.throttles, m.limiterWait, m.budgetWait, m.lastSuccess)
 	// Series that a dashboard or an alert reads should exist from the
-	// start, at zero, rather than appear with the first event.
-	for _, o := range updater.Outcomes() {
-		m.jobs.WithLabelValues(o)
-	}
+	// start, at zero, rather than appear with the first event (the job
+	// series once the queues are known: Queues).
 	for _, op := range []string{updater.OpUpdate, updater.OpGet} {
 		m.throttles.WithLabelValues(op)
 		m.apiRequests.WithLabelValues(op, "OK")
@@ -141,15 +140,28 @@ func (m *Metrics) SQSCall(op, code string, latency time.Duration) {
 
 // Updater events (updater.Observer).
 
-// JobDone records a job's outcome, the time the worker spent on it, and
-// the message's age (zero when unknown).
-func (m *Metrics) JobDone(outcome string, took, age time.Duration) {
-	m.jobs.WithLabelValues(outcome).Inc()
-	m.jobDuration.Observe(took.Seconds())
-	if age > 0 {
-		m.messageAge.Observe(age.Seconds())
+// Queues creates the job series of every outcome of each queue, at zero,
+// so that a dashboard shows a queue that has not ended a job yet.
+func (m *Metrics) Queues(names ...string) {
+	for _, q := range names {
+		for _, o := range updater.Outcomes() {
+			m.jobs.WithLabelValues(q, o)
+		}
+		m.jobDuration.WithLabelValues(q)
+		m.messageAge.WithLabelValues(q)
 	}
-	if outcome == updater.OutcomeApplied || outcome == updater.OutcomeAlreadyApplied {
+}
+
+// JobDone records a job's outcome, the time the worker spent on it, and
+// the message's age (zero when unknown), by the queue it came from.
+func (m *Metrics) JobDone(queue, outcome string, took, age time.Duration) {
+	m.jobs.WithLabelValues(queue, outcome).Inc()
+	m.jobDuration.WithLabelValues(queue).Observe(took.Seconds())
+	if age > 0 {
+		m.messageAge.WithLabelValues(queue).Observe(age.Seconds())
+	}
+	switch outcome {
+	case updater.OutcomeApplied, updater.OutcomeUnchanged, updater.OutcomeAlreadyApplied:
 		m.lastSuccess.SetToCurrentTime()
 	}
 }

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	dto "github.com/prometheus/client_model/go"
 	"strings"
 	"testing"
 	"time"
@@ -53,9 +54,10 @@ func TestMetricsLint(t *testing.T) {
 func TestMetricsMove(t *testing.T) {
 	m, reg := newTestMetrics(t)
 	m.Received(10)
-	m.JobDone("applied", 20*time.Millisecond, 3*time.Second)
-	m.JobDone("applied", 10*time.Millisecond, 0)
-	m.JobDone("dead_lettered", time.Millisecond, time.Second)
+	m.JobDone("pcsync-realtime", "applied", 20*time.Millisecond, 3*time.Second)
+	m.JobDone("pcsync-realtime", "applied", 10*time.Millisecond, 0)
+	m.JobDone("pcsync-bulk", "applied", 10*time.Millisecond, 0)
+	m.JobDone("pcsync-bulk", "dead_lettered", time.Millisecond, time.Second)
 	m.DeadLettered("invalid_job")
 	m.APICall("UpdateEngagementContext", "ConflictException", 30*time.Millisecond)
 	m.APICall("UpdateEngagementContext", "ThrottlingException", 30*time.Millisecond)
@@ -67,8 +69,9 @@ func TestMetricsMove(t *testing.T) {
 		want float64
 	}{
 		{m.received, 10},
-		{m.jobs.WithLabelValues("applied"), 2},
-		{m.jobs.WithLabelValues("dead_lettered"), 1},
+		{m.jobs.WithLabelValues("pcsync-realtime", "applied"), 2},
+		{m.jobs.WithLabelValues("pcsync-bulk", "applied"), 1},
+		{m.jobs.WithLabelValues("pcsync-bulk", "dead_lettered"), 1},
 		{m.deadLettered.WithLabelValues("invalid_job"), 1},
 		{m.conflicts, 1},
 		{m.throttles.WithLabelValues("UpdateEngagementContext"), 1},
@@ -80,10 +83,15 @@ func TestMetricsMove(t *testing.T) {
 			t.Errorf("case %d: got %v, want %v", i, got, tt.want)
 		}
 	}
-	if got := testutil.CollectAndCount(m.messageAge); got != 1 {
-		t.Errorf("message age series: got %d, want 1", got)
+	// Ages of 0 (unknown) are not observed: one of the realtime queue's
+	// two jobs has one.
+	var age dto.Metric
+	if err := m.messageAge.WithLabelValues("pcsync-realtime").(prometheus.Metric).Write(&age); err != nil {
+		t.Fatal(err)
 	}
-	// Ages of 0 (unknown) are not observed.
+	if got := age.GetHistogram().GetSampleCount(); got != 1 {
+		t.Errorf("message ages observed for pcsync-realtime: got %d, want 1", got)
+	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP pcsync_write_budget_remaining Writes left in the rolling 24 h budget of this process (-1: no budget).
 # TYPE pcsync_write_budget_remaining gauge

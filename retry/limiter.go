@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"container/heap"
 	"context"
 	"sync"
 	"time"
@@ -28,10 +29,13 @@ type LimiterConfig struct {
 // fleet of replicas that each know only their own calls converges to a
 // fair share of the quota without being told how many they are.
 //
-// Callers are served in arrival order: a queue of waiters is released one
-// at a time by a pacer goroutine, each when the rate limiter has a token,
-// so a cut takes effect for the very next call, not after a queue of turns
-// handed out at the old pace.
+// Callers are served by priority, then in arrival order (see
+// WaitPriority): a queue of waiters is released one at a time by a pacer
+// goroutine, each when the rate limiter has a token, so a cut takes effect
+// for the very next call, not after a queue of turns handed out at the old
+// pace. The pacer picks whom to release only when the token is there, so a
+// caller of a higher priority that arrives while others wait takes the
+// very next turn.
 //
 // Limiter is safe for concurrent use.
 type Limiter struct {
@@ -40,14 +44,46 @@ type Limiter struct {
 
 	mu     sync.Mutex
 	est    *Estimate
-	queue  []*waiter
+	queue  waiters
+	seq    uint64        // arrivals so far, the FIFO order within a priority
 	pacing bool          // a goroutine is releasing the queue
 	wake   chan struct{} // tells the pacer a waiter left
 }
 
 type waiter struct {
-	release chan struct{}
-	gone    bool // the caller stopped waiting
+	release  chan struct{}
+	priority int    // 0 is the highest
+	seq      uint64 // arrival order
+	gone     bool   // the caller stopped waiting
+}
+
+// waiters is the queue of callers waiting for a turn: a min-heap
+// (container/heap) on (priority, arrival), so the next turn is always
+// queue[0], and queuing or releasing a caller costs O(log n) whatever the
+// priorities in use. A caller that leaves stays in it, marked gone, until
+// it reaches the top, as it did in the plain FIFO this replaced.
+type waiters []*waiter
+
+func (q waiters) Len() int { return len(q) }
+
+func (q waiters) Less(i, j int) bool {
+	if q[i].priority != q[j].priority {
+		return q[i].priority < q[j].priority
+	}
+	return q[i].seq < q[j].seq
+}
+
+func (q waiters) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+
+func (q *waiters) Push(x any) { *q = append(*q, x.(*waiter)) }
+
+func (q *waiters) Pop() any {
+	old := *q
+	n := len(old)
+	w := old[n-1]
+	old[n-1] = nil // the released caller's channel is not kept alive
+	*q = old[:n-1]
+	return w
 }
 
 // NewLimiter returns a limiter at cfg.Ceiling.
@@ -63,7 +99,31 @@ func NewLimiter(cfg LimiterConfig) *Limiter {
 
 // Wait blocks until the next call may be sent. It returns the time the
 // call was let through, to be handed back to Done, and how long it waited.
+// It is WaitPriority at priority 0, the highest.
 func (l *Limiter) Wait(ctx context.Context) (sentAt time.Time, waited time.Duration, err error) {
+	return l.WaitPriority(ctx, 0)
+}
+
+// WaitPriority is Wait for a caller of the given priority: 0 is the
+// highest, and a lower number is served first; callers of one priority
+// are served in arrival order. A negative priority counts as 0.
+//
+// Priority decides who goes next, never how fast: every priority shares
+// the one rate, and the estimate sees the same calls whoever makes them.
+//
+// The priority is strict: a caller gets a turn only when no caller of a
+// higher priority is waiting, however long it has waited. That is right
+// here because the high priority is pcsync's realtime queue, driven by
+// events and small, and the low one the nightly bulk queue: realtime jobs
+// take the next turn ahead of a bulk backlog, and bulk gets the whole rate
+// whenever no realtime job waits, which is most of the time. A weighted
+// share would make realtime jobs wait behind bulk turns without giving
+// bulk more in the end: the account's quota is the shared limit either
+// way, and bulk already has all of it while realtime is idle. Bulk is
+// starved only while realtime callers fill the whole rate, so its
+// starvation is bounded by the realtime arrival rate: it gets the rate
+// less what realtime arrivals take, and all of it once they stop.
+func (l *Limiter) WaitPriority(ctx context.Context, priority int) (sentAt time.Time, waited time.Duration, err error) {
 	start := time.Now()
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, 0, err
@@ -76,8 +136,9 @@ func (l *Limiter) Wait(ctx context.Context) (sentAt time.Time, waited time.Durat
 		l.mu.Unlock()
 		return start, 0, nil
 	}
-	w := &waiter{release: make(chan struct{})}
-	l.queue = append(l.queue, w)
+	w := &waiter{release: make(chan struct{}), priority: max(priority, 0), seq: l.seq}
+	l.seq++
+	heap.Push(&l.queue, w)
 	if !l.pacing {
 		l.pacing = true
 		go l.run()
@@ -99,9 +160,9 @@ func (l *Limiter) Wait(ctx context.Context) (sentAt time.Time, waited time.Durat
 	}
 }
 
-// run lets the queued callers through one by one, each as soon as the
-// rate limiter has a whole token again. It runs only while callers are
-// waiting. (It waits for the token rather than reserving it ahead: a
+// run lets the queued callers through one by one, the first by priority
+// then arrival each time, as soon as the rate limiter has a whole token
+// again. It runs only while callers are waiting. (It waits for the token rather than reserving it ahead: a
 // reservation keeps the time it was given at the old rate, and a rate that
 // went up meanwhile would let the next call follow it too closely.) A
 // waiter that leaves wakes it, so that it stops when nobody is left.
@@ -111,8 +172,7 @@ func (l *Limiter) run() {
 	for {
 		l.mu.Lock()
 		for len(l.queue) > 0 && l.queue[0].gone {
-			l.queue[0] = nil
-			l.queue = l.queue[1:]
+			heap.Pop(&l.queue)
 		}
 		if len(l.queue) == 0 {
 			l.pacing = false
@@ -121,9 +181,7 @@ func (l *Limiter) run() {
 		}
 		now := time.Now()
 		if l.pace.AllowN(now, 1) {
-			close(l.queue[0].release)
-			l.queue[0] = nil
-			l.queue = l.queue[1:]
+			close(heap.Pop(&l.queue).(*waiter).release)
 			l.mu.Unlock()
 			continue
 		}

@@ -42,7 +42,7 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, job *Job, log *slog.Lo
 		if read {
 			op = OpGet
 			var ge *partnercentral.GetEngagementOutput
-			if ge, err = u.getEngagement(ctx, &in, !needRead && !wrote); err == nil {
+			if ge, err = u.getEngagement(ctx, d.Priority, &in, !needRead && !wrote); err == nil {
 				read, seen = false, ge
 				u.views.put(eng, view{ge: ge, at: time.Now()})
 				if ge.ModifiedAt != nil {
@@ -83,7 +83,7 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, job *Job, log *slog.Lo
 		if err == nil {
 			in.EngagementLastModifiedAt = ts
 			wrote = true
-			out, werr := u.updateContext(ctx, &in)
+			out, werr := u.updateContext(ctx, d.Priority, &in)
 			if werr == nil {
 				if out.EngagementLastModifiedAt != nil {
 					u.modifiedAt.put(eng, *out.EngagementLastModifiedAt)

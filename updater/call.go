@@ -18,9 +18,9 @@ import (
 
 // updateContext makes one UpdateEngagementContext call under the circuit,
 // the daily budget and the write limiter.
-func (u *Updater) updateContext(ctx context.Context, in *partnercentral.UpdateEngagementContextInput) (*partnercentral.UpdateEngagementContextOutput, error) {
+func (u *Updater) updateContext(ctx context.Context, prio int, in *partnercentral.UpdateEngagementContextInput) (*partnercentral.UpdateEngagementContextOutput, error) {
 	var out *partnercentral.UpdateEngagementContextOutput
-	err := u.call(ctx, OpUpdate, u.cfg.Writes, u.cfg.Budget, func() error {
+	err := u.call(ctx, OpUpdate, prio, u.cfg.Writes, u.cfg.Budget, func() error {
 		var err error
 		out, err = u.api.UpdateEngagementContext(ctx, in)
 		return err
@@ -32,12 +32,12 @@ func (u *Updater) updateContext(ctx context.Context, in *partnercentral.UpdateEn
 // the daily read budget and the read limiter. optional says the job could
 // do without the read (it would only save a write): while the read budget
 // is spent, it is skipped (errReadSkipped) rather than waited for.
-func (u *Updater) getEngagement(ctx context.Context, in *partnercentral.UpdateEngagementContextInput, optional bool) (*partnercentral.GetEngagementOutput, error) {
+func (u *Updater) getEngagement(ctx context.Context, prio int, in *partnercentral.UpdateEngagementContextInput, optional bool) (*partnercentral.GetEngagementOutput, error) {
 	if optional && u.cfg.ReadBudget != nil && u.cfg.ReadBudget.Delay() > 0 {
 		return nil, errReadSkipped
 	}
 	var out *partnercentral.GetEngagementOutput
-	err := u.call(ctx, OpGet, u.cfg.Reads, u.cfg.ReadBudget, func() error {
+	err := u.call(ctx, OpGet, prio, u.cfg.Reads, u.cfg.ReadBudget, func() error {
 		var err error
 		out, err = u.api.GetEngagement(ctx, &partnercentral.GetEngagementInput{Catalog: in.Catalog, Identifier: in.EngagementIdentifier})
 		return err
@@ -51,9 +51,10 @@ var errReadSkipped = errors.New("read skipped: daily read budget spent")
 
 // call makes one call: it waits for the circuit, for room in the daily
 // budget of its class (nil: none), and for its turn under the rate
-// limiter, then reports the call to the limiter, the circuit and the
-// observer.
-func (u *Updater) call(ctx context.Context, op string, lim *retry.Limiter, budget *retry.Budget, fn func() error) error {
+// limiter, where a job of a higher-priority queue (prio 0 the highest)
+// goes before those of lower ones, then reports the call to the limiter,
+// the circuit and the observer.
+func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limiter, budget *retry.Budget, fn func() error) error {
 	probe, err := u.circuit.Acquire(ctx)
 	if err != nil {
 		return err
@@ -74,7 +75,7 @@ func (u *Updater) call(ctx context.Context, op string, lim *retry.Limiter, budge
 			return err
 		}
 	}
-	sentAt, waited, err := lim.Wait(ctx)
+	sentAt, waited, err := lim.WaitPriority(ctx, prio)
 	class := "read"
 	if op == OpUpdate {
 		class = "write"

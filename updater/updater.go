@@ -46,9 +46,10 @@ const (
 // Observer receives the updater's events, for metrics. Its methods are
 // called from many goroutines at once and must not block.
 type Observer interface {
-	// JobDone reports a job's outcome, how long the updater spent on it,
-	// and the message's age (since SQS's SentTimestamp; 0 when unknown).
-	JobDone(outcome string, took, age time.Duration)
+	// JobDone reports a job's outcome, the queue it came from
+	// (Delivery.Queue), how long the updater spent on it, and the
+	// message's age (since SQS's SentTimestamp; 0 when unknown).
+	JobDone(queue, outcome string, took, age time.Duration)
 	// APICall reports one Partner Central call: the operation, "OK" or the
 	// error code (Classify's view for errors without one: "network",
 	// "timeout", "canceled"), and its latency.
@@ -66,7 +67,7 @@ type Observer interface {
 // NopObserver is an Observer that does nothing.
 type NopObserver struct{}
 
-func (NopObserver) JobDone(string, time.Duration, time.Duration) {}
+func (NopObserver) JobDone(string, string, time.Duration, time.Duration) {}
 func (NopObserver) APICall(string, string, time.Duration)        {}
 func (NopObserver) Conflicts(int)                                {}
 func (NopObserver) LimiterWait(string, time.Duration)            {}
@@ -218,6 +219,12 @@ type Delivery struct {
 	// SentAt is when the queue accepted the message (zero when unknown):
 	// the version of a job without a SourceUpdatedAt, and its age.
 	SentAt time.Time
+	// Priority is the priority of the queue it came from, 0 the highest
+	// (event-driven updates before the nightly batch): its calls take
+	// their turn under the rate limiters ahead of lower priorities.
+	Priority int
+	// Queue names the queue it came from, for the metrics.
+	Queue string
 }
 
 // Verdict is what became of one delivery.
@@ -265,7 +272,7 @@ func (u *Updater) jobDone(d *Delivery, outcome string, start time.Time) {
 	if !d.SentAt.IsZero() {
 		age = now.Sub(d.SentAt)
 	}
-	u.obs.JobDone(outcome, now.Sub(start), age)
+	u.obs.JobDone(d.Queue, outcome, now.Sub(start), age)
 }
 
 func (u *Updater) messageLog(d *Delivery, job *Job) *slog.Logger {

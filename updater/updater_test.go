@@ -99,7 +99,7 @@ type recorder struct {
 	outcomes map[string]int
 }
 
-func (r *recorder) JobDone(outcome string, _, _ time.Duration) {
+func (r *recorder) JobDone(_, outcome string, _, _ time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.outcomes == nil {

@@ -23,11 +23,11 @@ func newTally(next updater.Observer) *tally {
 	return &tally{Observer: next, jobs: map[string]int{}, calls: map[string]int{}}
 }
 
-func (t *tally) JobDone(outcome string, took, age time.Duration) {
+func (t *tally) JobDone(queue, outcome string, took, age time.Duration) {
 	t.mu.Lock()
 	t.jobs[outcome]++
 	t.mu.Unlock()
-	t.Observer.JobDone(outcome, took, age)
+	t.Observer.JobDone(queue, outcome, took, age)
 }
 
 func (t *tally) APICall(op, code string, latency time.Duration) {

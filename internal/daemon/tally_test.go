@@ -13,7 +13,7 @@ import (
 func TestTallySummary(t *testing.T) {
 	tl := newTally(updater.NopObserver{})
 	for _, o := range []string{updater.OutcomeApplied, updater.OutcomeUnchanged, updater.OutcomeUnchanged, updater.OutcomeStale} {
-		tl.JobDone(o, time.Millisecond, time.Second)
+		tl.JobDone("pcsync-jobs", o, time.Millisecond, time.Second)
 	}
 	tl.APICall(updater.OpGet, "OK", time.Millisecond)
 	tl.APICall(updater.OpUpdate, "ConflictException", time.Millisecond)
