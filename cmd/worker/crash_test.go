@@ -24,6 +24,42 @@ func buildWorker(t *testing.T) string {
 	return bin
 }
 
+// workerProcess is a worker started by startWorker. exited is closed once
+// the process has exited and err holds what Wait returned: unlike
+// cmd.ProcessState, which only Wait sets, it tells a test at once that the
+// worker is gone.
+type workerProcess struct {
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	exited chan struct{}
+	err    error // valid once exited is closed
+}
+
+// startWorker starts cmd with env, its output going to the returned
+// logs, and one goroutine that waits for it. The test's cleanup kills a
+// worker still running, so that a failed test leaves no process behind.
+func startWorker(t *testing.T, cmd *exec.Cmd, env []string) *workerProcess {
+	t.Helper()
+	w := &workerProcess{cmd: cmd, logs: &syncBuffer{}, exited: make(chan struct{})}
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, w.logs, w.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		w.err = cmd.Wait()
+		close(w.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-w.exited:
+		default:
+			cmd.Process.Kill()
+			<-w.exited
+		}
+	})
+	return w
+}
+
 func TestReliabilityCrashAndRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills and restarts a worker process; skipped with -short")
@@ -43,36 +79,47 @@ func TestReliabilityCrashAndRestart(t *testing.T) {
 		env = append(env, k+"="+v)
 	}
 	state := filepath.Join(t.TempDir(), "pcsync.state")
-	start := func(idle string) (*exec.Cmd, *syncBuffer) {
-		var logs syncBuffer
+	start := func(idle string) *workerProcess {
+		t.Helper()
 		cmd := exec.Command(bin, "run", "-metrics-addr", "", "-log-level", "warn", "-workers", "32",
 			"-write-rps", "800", "-read-rps", "800", "-exit-when-idle", idle, "-state-file", state)
-		cmd.Env, cmd.Stdout, cmd.Stderr = env, &logs, &logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd, &logs
+		return startWorker(t, cmd, env)
 	}
 	writes := func() int { return e.stack.Sim.Stats().Calls["UpdateEngagementContext"]["200"] }
 
 	const kills = 3
 	for k := range kills {
-		cmd, logs := start("0s")
-		// Kill at a random point while it works.
+		w := start("0s")
+		// Kill at a random point while it works. A worker that exits on
+		// its own first fails the test at once, with its logs.
 		target := writes() + 300 + rng.IntN(1200)
-		waitFor(t, 60*time.Second, func() (struct{}, bool) { return struct{}{}, writes() >= target || cmd.ProcessState != nil })
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatalf("kill %d: %v\n%s", k+1, err, logs.String())
+		deadline := time.NewTimer(60 * time.Second)
+		tick := time.NewTicker(20 * time.Millisecond)
+		for writes() < target {
+			select {
+			case <-w.exited:
+				t.Fatalf("run %d: worker exited by itself (%v) after %d successful writes, before the kill at %d\n%s",
+					k+1, w.err, writes(), target, w.logs.String())
+			case <-deadline.C:
+				t.Fatalf("run %d: %d successful writes within 60s, want %d before the kill\n%s", k+1, writes(), target, w.logs.String())
+			case <-tick.C:
+			}
 		}
-		cmd.Wait()
+		deadline.Stop()
+		tick.Stop()
+		if err := w.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatalf("kill %d: %v\n%s", k+1, err, w.logs.String())
+		}
+		<-w.exited
 		t.Logf("kill %d: SIGKILL after %d successful writes", k+1, writes())
 	}
 	// The last run goes to the end: it must outlast the visibility timeout
 	// of what the killed workers held, and the emulator's 20-second long
 	// poll, which a message becoming visible again does not wake.
-	cmd, logs := start("25s")
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("final worker: %v\n%s", err, logs.String())
+	w := start("25s")
+	<-w.exited
+	if w.err != nil {
+		t.Fatalf("final worker: %v\n%s", w.err, w.logs.String())
 	}
 	e.wantTitles(ids, 5, "v4")
 	if rest := e.drain(e.stack.QueueURL); len(rest) != 0 {
