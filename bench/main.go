@@ -102,6 +102,7 @@ func scenarios() []scenario {
 		{"coalescing", coalescing},
 		{"nightly-full", nightlyFull},
 		{"trickle", trickle},
+		{"priority", priority},
 		{"consumer-only", consumerOnly},
 		{"worker-cpu", workerCPU},
 		{"fleet", fleet},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -31,24 +32,50 @@ const (
 	maxWaitTime      = 20 * time.Second
 )
 
-// Config configures a Consumer. Every field but QueueURL has a default that
-// NewConsumer applies when the field is zero.
+// Source is one queue a Consumer consumes.
+type Source struct {
+	// URL is the queue's URL. Required.
+	URL string
+	// DLQURL is the queue's dead-letter queue for DeadLetter outcomes; it
+	// must be a FIFO queue exactly when the queue is one. When empty, Run
+	// discovers it from the queue's RedrivePolicy; when the queue has none,
+	// dead-letter outcomes keep the message on the queue (see KeepDelay).
+	DLQURL string
+}
+
+// Config configures a Consumer. Every field but the queues (Queues, or
+// QueueURL for one) has a default that NewConsumer applies when the field
+// is zero.
 type Config struct {
-	// QueueURL is the queue to consume. Required.
+	// Queues are the queues to consume, in priority order, first highest.
+	// They share the workers and the key lanes: a free worker always starts
+	// the lane whose waiting messages include the highest priority, and a
+	// key's messages never run at the same time whichever queue they came
+	// from. Each queue has its own pollers and its own MaxHeld, so a full
+	// prefetch of a low-priority queue never keeps a message of a higher
+	// one from being received. FIFO and standard queues may be mixed; no
+	// URL may appear twice, and no two queues may share a name (the last
+	// segment of the URL, Message.Queue), which tells them apart in logs
+	// and metrics.
+	Queues []Source
+	// QueueURL is the shorthand for one queue: Queues = [{QueueURL, DLQURL}].
+	// Set it or Queues, not both.
 	QueueURL string
-	// DLQURL is the dead-letter queue for DeadLetter outcomes. When empty,
-	// Run discovers it from the queue's RedrivePolicy; when the queue has
-	// none, dead-letter outcomes keep the message on the queue (see KeepDelay).
+	// DLQURL is the dead-letter queue of QueueURL; see Source.DLQURL.
 	DLQURL string
 
 	// Workers is the number of messages (batches) handled at once. Default 16.
 	Workers int
-	// Pollers is the number of concurrent ReceiveMessage loops. Default:
-	// one per eight workers, at least 1 and at most 8.
+	// Pollers is the number of concurrent ReceiveMessage loops of each
+	// queue. Default: one per eight workers, at least 1 and at most 8.
 	Pollers int
-	// MaxHeld bounds the messages held at once: received and not yet
-	// deleted or handed back. Pollers receive only while there is room for
-	// a full batch. Default 2*Workers + 10*Pollers; at least Workers.
+	// MaxHeld bounds the messages held at once from each queue: received
+	// and not yet deleted or handed back. A queue's pollers receive only
+	// while there is room for a full batch of that queue. The bound is per
+	// queue so that a full prefetch of one queue never keeps another's
+	// messages from being received; the Consumer holds at most
+	// len(Queues)*MaxHeld messages. Default 2*Workers + 10*Pollers; at
+	// least Workers.
 	MaxHeld int
 	// MaxBatch is the most messages of one key handed to one Handle call.
 	// Default 1.
@@ -58,7 +85,7 @@ type Config struct {
 	// Default 20 s.
 	WaitTime time.Duration
 	// VisibilityTimeout is asked for on every receive and renewed by the
-	// heartbeat; 1 s to 12 h, whole seconds. Default: the queue's
+	// heartbeat; 1 s to 12 h, whole seconds. Default: each queue's own
 	// VisibilityTimeout attribute, read when Run starts.
 	VisibilityTimeout time.Duration
 	// DrainTimeout bounds how long Run waits for running handlers after
@@ -72,11 +99,12 @@ type Config struct {
 	// comes back. Default 5 min.
 	KeepDelay time.Duration
 	// ExitWhenIdle, when set, makes Run return nil once nothing was received
-	// and nothing was held for that long and SQS counts no message on the
-	// queue; or, while it still counts some (in flight after a lost
-	// receive response, held by another consumer, delayed), once the quiet
-	// has lasted ExitWhenIdle + VisibilityTimeout + WaitTime (batch runs).
-	// Default 0: never.
+	// from any queue and nothing was held for that long and SQS counts no
+	// message on any of the queues; or, while it still counts some (in
+	// flight after a lost receive response, held by another consumer,
+	// delayed), once the quiet has lasted ExitWhenIdle + the longest
+	// VisibilityTimeout of the queues + WaitTime (batch runs). Default 0:
+	// never.
 	ExitWhenIdle time.Duration
 
 	// Gate, when set, is consulted before every receive.
@@ -95,21 +123,7 @@ func (cfg Config) resolve() (Config, error) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
 	}
 
-	if cfg.QueueURL == "" {
-		bad("QueueURL is required")
-	} else if !isAbsoluteURL(cfg.QueueURL) {
-		bad("QueueURL must be an absolute URL, got %q", cfg.QueueURL)
-	}
-	if cfg.DLQURL != "" {
-		switch {
-		case !isAbsoluteURL(cfg.DLQURL):
-			bad("DLQURL must be an absolute URL, got %q", cfg.DLQURL)
-		case cfg.DLQURL == cfg.QueueURL:
-			bad("DLQURL must differ from QueueURL")
-		case isFIFOURL(cfg.DLQURL) != isFIFOURL(cfg.QueueURL):
-			bad("DLQURL must be a FIFO queue (.fifo) exactly when QueueURL is one, got %q for %q", cfg.DLQURL, cfg.QueueURL)
-		}
-	}
+	cfg.Queues = cfg.checkQueues(bad)
 
 	intField := func(name string, v *int, lo, hi int, def func() int) {
 		switch {
@@ -164,6 +178,73 @@ func (cfg Config) resolve() (Config, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return cfg, errors.Join(errs...)
+}
+
+// checkQueues validates the queues and returns them as Queues, the
+// shorthand QueueURL turned into a one-entry list. Errors name the field as
+// the caller wrote it: QueueURL and DLQURL, or Queues[i] with its URL.
+func (cfg Config) checkQueues(bad func(format string, args ...any)) []Source {
+	switch {
+	case len(cfg.Queues) == 0 && cfg.QueueURL == "":
+		bad("no queue to consume (Queues is empty): QueueURL is required")
+		return nil
+	case len(cfg.Queues) == 0:
+		q := Source{URL: cfg.QueueURL, DLQURL: cfg.DLQURL}
+		checkSource(q, "QueueURL", "DLQURL", "", bad)
+		return []Source{q}
+	case cfg.QueueURL != "" || cfg.DLQURL != "":
+		bad("QueueURL and DLQURL are the shorthand for one queue: leave them empty when Queues is set (%d queues)", len(cfg.Queues))
+	}
+	queues := slices.Clone(cfg.Queues)
+	byURL := make(map[string]int, len(queues))
+	byName := make(map[string]int, len(queues))
+	for i, q := range queues {
+		field := fmt.Sprintf("Queues[%d]", i)
+		checkSource(q, field+".URL", field+".DLQURL", fmt.Sprintf(" (%s)", q.URL), bad)
+		if q.URL == "" {
+			continue
+		}
+		if j, dup := byURL[q.URL]; dup {
+			bad("%s.URL repeats Queues[%d].URL: %s", field, j, q.URL)
+			continue
+		}
+		byURL[q.URL] = i
+		name := sourceName(q.URL)
+		if j, dup := byName[name]; dup {
+			bad("%s.URL (%s) has the queue name %q of Queues[%d].URL; logs and metrics tell the queues apart by name", field, q.URL, name, j)
+		}
+		byName[name] = i
+	}
+	// A dead-letter queue that is also consumed would hand its dead
+	// letters to the handler again.
+	for i, q := range queues {
+		if j, consumed := byURL[q.DLQURL]; consumed && q.DLQURL != "" && j != i {
+			bad("Queues[%d].DLQURL (%s) is consumed as Queues[%d].URL; a dead-letter queue must not be consumed", i, q.DLQURL, j)
+		}
+	}
+	return queues
+}
+
+// checkSource validates one queue and its dead-letter queue; urlField and
+// dlqField name them in errors, and where (may be "") names the queue.
+func checkSource(q Source, urlField, dlqField, where string, bad func(format string, args ...any)) {
+	switch {
+	case q.URL == "":
+		bad("%s is required", urlField)
+	case !isAbsoluteURL(q.URL):
+		bad("%s must be an absolute URL, got %q", urlField, q.URL)
+	}
+	if q.DLQURL == "" {
+		return
+	}
+	switch {
+	case !isAbsoluteURL(q.DLQURL):
+		bad("%s must be an absolute URL, got %q%s", dlqField, q.DLQURL, where)
+	case q.DLQURL == q.URL:
+		bad("%s must differ from %s%s", dlqField, urlField, where)
+	case isFIFOURL(q.DLQURL) != isFIFOURL(q.URL):
+		bad("%s must be a FIFO queue (.fifo) exactly when %s is one, got %q for %q", dlqField, urlField, q.DLQURL, q.URL)
+	}
 }
 
 func isAbsoluteURL(s string) bool {

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,76 @@ func TestKeepDelayGrowsWithDeliveries(t *testing.T) {
 	for _, tt := range tests {
 		if got := keepDelay(5*time.Minute, tt.receives); got != tt.want {
 			t.Errorf("keepDelay(5m, %d): got %v, want %v", tt.receives, got, tt.want)
+		}
+	}
+}
+
+// TestQueuesConfigValidation: the rules for Config.Queues; each error names
+// the queue by its index and URL.
+func TestQueuesConfigValidation(t *testing.T) {
+	const base = "https://sqs.us-east-1.amazonaws.com/1/"
+	rt, bulk := base+"pcsync-realtime", base+"pcsync-bulk"
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		want   string // "" when valid
+		wantTo []Source
+	}{
+		{"two queues", Config{Queues: []Source{{URL: rt}, {URL: bulk, DLQURL: bulk + "-dlq"}}}, "",
+			[]Source{{URL: rt}, {URL: bulk, DLQURL: bulk + "-dlq"}}},
+		{"FIFO and standard mixed", Config{Queues: []Source{{URL: rt + ".fifo", DLQURL: rt + "-dlq.fifo"}, {URL: bulk, DLQURL: bulk + "-dlq"}}}, "", nil},
+		{"one dead-letter queue for both", Config{Queues: []Source{{URL: rt, DLQURL: base + "dlq"}, {URL: bulk, DLQURL: base + "dlq"}}}, "", nil},
+		{"shorthand becomes Queues", Config{QueueURL: rt, DLQURL: rt + "-dlq"}, "", []Source{{URL: rt, DLQURL: rt + "-dlq"}}},
+		{"QueueURL and Queues", Config{QueueURL: rt, Queues: []Source{{URL: bulk}}}, "QueueURL and DLQURL are the shorthand for one queue: leave them empty when Queues is set", nil},
+		{"DLQURL and Queues", Config{DLQURL: rt + "-dlq", Queues: []Source{{URL: bulk}}}, "QueueURL and DLQURL are the shorthand for one queue", nil},
+		{"missing URL", Config{Queues: []Source{{URL: rt}, {DLQURL: bulk + "-dlq"}}}, "Queues[1].URL is required", nil},
+		{"relative URL", Config{Queues: []Source{{URL: "pcsync-realtime"}}}, `Queues[0].URL must be an absolute URL, got "pcsync-realtime"`, nil},
+		{"relative DLQ URL", Config{Queues: []Source{{URL: rt}, {URL: bulk, DLQURL: "dlq"}}}, `Queues[1].DLQURL must be an absolute URL, got "dlq" (` + bulk + ")", nil},
+		{"same URL twice", Config{Queues: []Source{{URL: rt}, {URL: bulk}, {URL: rt}}}, "Queues[2].URL repeats Queues[0].URL: " + rt, nil},
+		{"same name twice", Config{Queues: []Source{{URL: rt}, {URL: "https://sqs.eu-west-1.amazonaws.com/1/pcsync-realtime"}}},
+			`Queues[1].URL (https://sqs.eu-west-1.amazonaws.com/1/pcsync-realtime) has the queue name "pcsync-realtime" of Queues[0].URL`, nil},
+		{"DLQ is the queue", Config{Queues: []Source{{URL: rt}, {URL: bulk, DLQURL: bulk}}}, "Queues[1].DLQURL must differ from Queues[1].URL (" + bulk + ")", nil},
+		{"standard DLQ for FIFO", Config{Queues: []Source{{URL: rt + ".fifo", DLQURL: rt + "-dlq"}}},
+			"Queues[0].DLQURL must be a FIFO queue (.fifo) exactly when Queues[0].URL is one", nil},
+		{"DLQ consumed", Config{Queues: []Source{{URL: rt, DLQURL: bulk}, {URL: bulk}}},
+			"Queues[0].DLQURL (" + bulk + ") is consumed as Queues[1].URL", nil},
+		{"every error at once", Config{Queues: []Source{{URL: "a"}, {URL: rt, DLQURL: rt}}, Workers: -1}, "Queues[0].URL must be an absolute URL", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := NewConsumer(newClient("http://127.0.0.1:1", nil), tc.cfg, handlerFuncs{})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("got %v, want no error", err)
+			case tc.want == "":
+				if tc.wantTo != nil && !slices.Equal(c.cfg.Queues, tc.wantTo) {
+					t.Errorf("Queues: got %v, want %v", c.cfg.Queues, tc.wantTo)
+				}
+				return
+			case err == nil:
+				t.Fatalf("got no error, want one containing %q", tc.want)
+			case !errors.Is(err, ErrInvalidConfig):
+				t.Errorf("got %v, want it to wrap ErrInvalidConfig", err)
+			case !strings.Contains(err.Error(), tc.want):
+				t.Errorf("got %q, want it to contain %q", err, tc.want)
+			}
+			if tc.name == "every error at once" && strings.Count(err.Error(), "\n") != 2 {
+				t.Errorf("got %q, want three errors, one per line", err)
+			}
+		})
+	}
+}
+
+// TestQueuesNames: a queue's name, Message.Queue, is the last segment of
+// its URL.
+func TestQueuesNames(t *testing.T) {
+	for url, want := range map[string]string{
+		"https://sqs.us-east-1.amazonaws.com/123456789012/pcsync-realtime": "pcsync-realtime",
+		"https://sqs.us-east-1.amazonaws.com/123456789012/jobs.fifo":       "jobs.fifo",
+		"http://localhost:4566/000000000000/pcsync-bulk/":                  "pcsync-bulk",
+		"http://localhost:4566": "localhost:4566",
+	} {
+		if got := sourceName(url); got != want {
+			t.Errorf("sourceName(%q): got %q, want %q", url, got, want)
 		}
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/pcsync/pcsync/retry"
 )
 
 // ErrAlreadyRun is returned by Run when the Consumer has been run before.
@@ -21,17 +19,19 @@ var ErrAlreadyRun = errors.New("queue consumer: Run called twice")
 type Handler interface {
 	// Key names the lane of a message (for pcsync, the engagement).
 	// Messages with the same key are never handled at the same time by one
-	// Consumer and are handled in the order they were received; different
-	// keys run in parallel. "" means the MessageGroupId, or, on a standard
-	// queue, a lane of its own. Key is called once per message, on the
-	// receive path: it must be fast.
+	// Consumer, whichever queue they came from, and are handled in the
+	// order they were received; different keys run in parallel. "" means
+	// the MessageGroupId, or, on a standard queue, a lane of its own. Key
+	// is called once per message, on the receive path: it must be fast.
 	Key(m *Message) string
 	// Handle handles every message waiting in one lane, in receive order,
 	// at most Config.MaxBatch of them (usually one), and returns one Outcome
-	// per message, in the same order. Messages of the key that arrive while
-	// Handle runs wait for the next call. ctx is cancelled only when the
-	// drain deadline passes during shutdown. The batch slice is reused
-	// after Handle returns: do not keep it (keeping the *Message is fine).
+	// per message, in the same order. A batch may hold messages of several
+	// queues (Message.Queue); each outcome is carried out on its message's
+	// own queue. Messages of the key that arrive while Handle runs wait for
+	// the next call. ctx is cancelled only when the drain deadline passes
+	// during shutdown. The batch slice is reused after Handle returns: do
+	// not keep it (keeping the *Message is fine).
 	Handle(ctx context.Context, batch []*Message) []Outcome
 }
 
@@ -59,8 +59,9 @@ const (
 	flushTimeout = 10 * time.Second
 )
 
-// Consumer receives messages from one SQS queue and runs them through a
-// Handler. Make one with NewConsumer and call Run once.
+// Consumer receives messages from one or more SQS queues, in priority
+// order, and runs them through a Handler on one pool of workers. Make one
+// with NewConsumer and call Run once.
 type Consumer struct {
 	client SQS
 	h      Handler
@@ -68,37 +69,29 @@ type Consumer struct {
 	log    *slog.Logger
 	obs    Observer
 
-	fifo      bool
-	recvBatch int      // messages asked for per receive: min(10, MaxHeld)
-	batchIDs  []string // "0".."9": entry ids for batch calls
+	srcs      []*source // the queues, by priority; see sources.go
+	recvBatch int       // messages asked for per receive: min(10, MaxHeld)
+	batchIDs  []string  // "0".."9": entry ids for batch calls
 
 	// Set by Run before any goroutine starts, read-only afterwards.
-	vt          time.Duration
-	hbTick      time.Duration // heartbeat period
-	extendAhead time.Duration // extend a message when this little visibility is left
-	dlq         *Producer     // nil: no dead-letter queue
-	dlqURL      string
+	hbTick time.Duration // heartbeat period: a quarter of the shortest visibility timeout
 
 	started  atomic.Bool
 	draining atomic.Bool
 
-	ready   chan *lane    // lanes with waiting messages, not running; see lanes.go
+	ready   *readyLanes   // lanes with waiting messages, not running; see ready.go
 	visKick chan struct{} // a final visibility change is pending; see heartbeat.go
 	del     *deleter
-
-	recvStreak, gateStreak, visStreak, delStreak streak
 
 	mu        sync.Mutex
 	lanes     map[string]*lane
 	freeLanes []*lane
-	held      map[*Message]struct{}
-	reserved  int           // room promised to receives in flight
-	room      chan struct{} // closed when room for a full receive frees up
-	finals    []*Message    // pending visibility changes that end a hold
-	urgent    bool          // send finals now, not after FlushInterval
-	stopping  bool          // shutdown began: no lane starts, arrivals are released
-	busy      int           // workers inside the handler or applying its outcome
-	lastBusy  time.Time     // last receive with messages, or last time held dropped to 0
+	held      map[*Message]struct{} // of every queue; each source counts its own
+	finals    []*Message            // pending visibility changes that end a hold
+	urgent    bool                  // send finals now, not after FlushInterval
+	stopping  bool                  // shutdown began: no lane starts, arrivals are released
+	busy      int                   // workers inside the handler or applying its outcome
+	lastBusy  time.Time             // last receive with messages, or last time held dropped to 0
 }
 
 // NewConsumer checks cfg, applies its defaults and returns a Consumer. It
@@ -114,30 +107,24 @@ func NewConsumer(client SQS, cfg Config, h Handler) (*Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
+	srcs := newSources(cfg.Queues, cfg.Logger)
 	c := &Consumer{
 		client:    client,
 		h:         h,
 		cfg:       cfg,
-		log:       cfg.Logger.With("queue", cfg.QueueURL),
+		log:       cfg.Logger,
 		obs:       cfg.Observer,
-		fifo:      isFIFOURL(cfg.QueueURL),
+		srcs:      srcs,
 		recvBatch: min(sqsBatchMax, cfg.MaxHeld),
 		batchIDs:  make([]string, sqsBatchMax),
-		// Every lane in ready has a waiting message and is queued at most
-		// once, and waiting messages are held, so MaxHeld slots mean a send
-		// never blocks.
-		ready:   make(chan *lane, cfg.MaxHeld),
-		visKick: make(chan struct{}, 1),
-		lanes:   make(map[string]*lane),
-		held:    make(map[*Message]struct{}, cfg.MaxHeld),
+		ready:     newReadyLanes(len(srcs), len(srcs)*cfg.MaxHeld),
+		visKick:   make(chan struct{}, 1),
+		lanes:     make(map[string]*lane),
+		held:      make(map[*Message]struct{}, cfg.MaxHeld),
 	}
 	for i := range c.batchIDs {
 		c.batchIDs[i] = strconv.Itoa(i)
 	}
-	c.recvStreak.what = OpReceiveMessage
-	c.gateStreak.what = "gate"
-	c.visStreak.what = OpChangeMessageVisibilityBatch
-	c.delStreak.what = OpDeleteMessageBatch
 	c.del = newDeleter(c)
 	return c, nil
 }
@@ -146,9 +133,9 @@ func NewConsumer(client SQS, cfg Config, h Handler) (*Consumer, error) {
 // messages and finishes the running ones. For a readiness probe.
 func (c *Consumer) Draining() bool { return c.draining.Load() }
 
-// Held is the number of messages held: received and not yet deleted,
-// released or given up. It is safe for concurrent use, for a gauge read at
-// scrape time.
+// Held is the number of messages held from all queues: received and not
+// yet deleted, released or given up. It is safe for concurrent use, for a
+// gauge read at scrape time.
 func (c *Consumer) Held() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -163,15 +150,17 @@ func (c *Consumer) Busy() int {
 	return c.busy
 }
 
-// Run consumes until ctx is cancelled (or, with ExitWhenIdle, until the
+// Run consumes until ctx is cancelled (or, with ExitWhenIdle, until every
 // queue stays idle), then shuts down in this order and returns:
 //
-//  1. Stop receiving. Pollers take no new room; a receive in flight gets
-//     receiveStopGrace (0.5 s) to return, then it is cancelled. Draining
-//     reports true from here on.
-//  2. Release what was never started: every message waiting in a lane, and
-//     whatever a late receive brought, is handed back at once with
-//     ChangeMessageVisibilityBatch(VisibilityTimeout 0), in batches of ten.
+//  1. Stop receiving from every queue. Pollers take no new room; a receive
+//     in flight gets receiveStopGrace (0.5 s) to return, then it is
+//     cancelled. Draining reports true from here on.
+//  2. Release what was never started, of every queue at once: every
+//     message waiting in a lane, and whatever a late receive brought, is
+//     handed back to its own queue with
+//     ChangeMessageVisibilityBatch(VisibilityTimeout 0), in batches of ten
+//     messages of one queue.
 //  3. Drain: running handlers finish and their outcomes are applied as
 //     usual, while the heartbeat keeps their messages invisible, until
 //     DrainTimeout after the start of the shutdown.
@@ -185,16 +174,17 @@ func (c *Consumer) Busy() int {
 //     pending still go out meanwhile, as during the drain), and one that
 //     never returns keeps Run from returning.
 //  5. Flush: pending deletes, then pending visibility changes (retries,
-//     releases), are sent, within flushTimeout (10 s). What cannot be sent
-//     is logged; those messages reappear and are handled again.
+//     releases), of every queue, are sent to each message's own queue,
+//     within flushTimeout (10 s). What cannot be sent is logged; those
+//     messages reappear and are handled again.
 //  6. The heartbeat stops and Run returns.
 //
 // No goroutine of the Consumer, and no call into the Handler, outlives Run:
 // once Run returns, the caller may close what the Handler uses.
 //
 // Run returns nil after a shutdown, whatever was left to reappear (that is
-// logged). It returns an error only when it cannot start: the queue does not
-// exist or may not be read, or the dead-letter queue named by its
+// logged). It returns an error only when it cannot start: a queue does not
+// exist or may not be read, or the dead-letter queue named by a queue's
 // RedrivePolicy does not exist. Transient SQS errors never end Run: every
 // loop backs off and retries.
 func (c *Consumer) Run(ctx context.Context) error {
@@ -207,9 +197,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	c.log.Info("consumer started", "workers", c.cfg.Workers, "pollers", c.cfg.Pollers,
-		"max_held", c.cfg.MaxHeld, "max_batch", c.cfg.MaxBatch, "visibility_timeout", c.vt,
-		"dlq", c.dlqURL, "fifo", c.fifo)
+	c.log.Info("consumer started", "workers", c.cfg.Workers, "pollers_per_queue", c.cfg.Pollers,
+		"max_held_per_queue", c.cfg.MaxHeld, "max_batch", c.cfg.MaxBatch, "queues", sourceList(c.srcs))
 
 	// The loops that must outlive ctx (handlers during the drain, deletes
 	// and visibility changes during the flush) get contexts of their own
@@ -235,8 +224,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	for range c.cfg.Workers {
 		workWG.Go(func() { c.work(handlerCtx, ioCtx, workStop) })
 	}
-	for range c.cfg.Pollers {
-		pollWG.Go(func() { c.poll(stopCtx, recvCtx) })
+	for _, s := range c.srcs {
+		for range c.cfg.Pollers {
+			pollWG.Go(func() { c.poll(stopCtx, recvCtx, s) })
+		}
 	}
 
 	idle := c.waitForStop(stopCtx)
@@ -292,48 +283,25 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-// prepare reads what Run needs from the queue: its visibility timeout
-// (unless configured) and its dead-letter queue (unless configured).
-// Transient errors are retried; permanent ones end Run.
-func (c *Consumer) prepare(ctx context.Context) error {
-	failures := streak{what: "queue discovery"}
-	for attempt := 1; ; attempt++ {
-		err := c.discover(ctx)
-		if err == nil {
-			failures.ok(c.log)
-			break
-		}
-		if isPermanent(err) || ctx.Err() != nil {
-			return err
-		}
-		failures.fail(c.log, err)
-		if !retry.Sleep(ctx, backoff(attempt, recvBackoffBase, recvBackoffMax)) {
-			return ctx.Err()
-		}
-	}
-	// Extend a message when half its visibility is gone, checking four
-	// times per visibility timeout: a message is extended with at least a
-	// quarter of the timeout to spare for the call itself.
-	c.hbTick = c.vt / 4
-	c.extendAhead = c.vt / 2
-	if c.dlqURL != "" {
-		c.dlq = NewProducer(c.client, c.dlqURL, ProducerConfig{Observer: c.obs, Logger: c.log, MaxAttempts: 3})
-	}
-	return nil
-}
-
 // releaseWaiting starts the shutdown under the lock: no lane starts any
-// more, and every waiting message is handed back with visibility 0.
+// more, and every waiting message, of every queue, is handed back with
+// visibility 0.
 func (c *Consumer) releaseWaiting() int {
 	c.mu.Lock()
 	c.stopping = true
 	n := 0
 	for _, l := range c.lanes {
-		n += c.releaseLaneLocked(l)
+		n += c.releaseLaneLocked(l, nil)
+		if l.queued {
+			c.ready.remove(l)
+		}
+		c.retireLocked(l)
 	}
-	if c.room != nil {
-		close(c.room)
-		c.room = nil
+	for _, s := range c.srcs {
+		if s.room != nil {
+			close(s.room)
+			s.room = nil
+		}
 	}
 	c.mu.Unlock()
 	if n > 0 {
@@ -355,15 +323,15 @@ func (c *Consumer) abandonRunning() (abandoned, busy int) {
 	c.mu.Lock()
 	for m := range c.held {
 		if m.state == stateRunning {
+			c.unholdLocked(m)
 			m.state = stateAbandoned
-			delete(c.held, m)
 			gone = append(gone, given{m, m.visibleUntil})
 		}
 	}
 	busy = c.busy
 	c.mu.Unlock()
 	for _, g := range gone {
-		c.log.Warn("handler still running after the drain deadline; message left to reappear",
+		g.m.src.log.Warn("handler still running after the drain deadline; message left to reappear",
 			"message_id", g.m.ID, "key", g.m.Key(), "visible_in", time.Until(g.visibleUntil).Round(time.Second))
 	}
 	return len(gone), busy
@@ -371,22 +339,23 @@ func (c *Consumer) abandonRunning() (abandoned, busy int) {
 
 // finishLocked ends the hold of m.
 func (c *Consumer) finishLocked(m *Message) {
-	if _, ok := c.held[m]; !ok {
-		return
-	}
-	delete(c.held, m)
-	m.state = stateDone
-	if len(c.held) == 0 {
-		c.lastBusy = time.Now()
+	if c.unholdLocked(m) {
+		m.state = stateDone
 	}
 }
 
-// heldChangedLocked wakes a poller when a full receive now fits.
-func (c *Consumer) heldChangedLocked() {
-	if c.room != nil && c.cfg.MaxHeld-len(c.held)-c.reserved >= c.recvBatch {
-		close(c.room)
-		c.room = nil
+// unholdLocked takes m out of the held messages, reporting whether it was
+// held. The caller wakes m's pollers (roomChangedLocked) when it is done.
+func (c *Consumer) unholdLocked(m *Message) bool {
+	if _, ok := c.held[m]; !ok {
+		return false
 	}
+	delete(c.held, m)
+	m.src.held--
+	if len(c.held) == 0 {
+		c.lastBusy = time.Now()
+	}
+	return true
 }
 
 // setFinalLocked schedules the visibility change that hands m back after d.

@@ -2,16 +2,12 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/pcsync/pcsync/retry"
@@ -34,110 +30,29 @@ const maxMessageAttributes = 10
 // errors, small next to the 1 MiB message limit.
 const maxReasonBytes = 4096
 
-// queueAttributes reads attributes of the job queue.
-func (c *Consumer) queueAttributes(ctx context.Context, names ...types.QueueAttributeName) (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	start := time.Now()
-	out, err := c.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &c.cfg.QueueURL, AttributeNames: names})
-	c.obs.SQSCall(OpGetQueueAttributes, errorCode(err), time.Since(start))
-	if err != nil {
-		return nil, fmt.Errorf("read attributes of queue %s: %w", c.cfg.QueueURL, err)
-	}
-	return out.Attributes, nil
-}
-
-// discover reads the queue's attributes: the visibility timeout unless it is
-// configured, and the dead-letter queue unless it is configured.
-func (c *Consumer) discover(ctx context.Context) error {
-	attrs, err := c.queueAttributes(ctx, types.QueueAttributeNameVisibilityTimeout, types.QueueAttributeNameRedrivePolicy)
-	if err != nil {
-		return err
-	}
-
-	c.vt = c.cfg.VisibilityTimeout
-	if c.vt == 0 {
-		v := attrs[string(types.QueueAttributeNameVisibilityTimeout)]
-		secs, err := strconv.Atoi(v)
-		if err != nil || secs < 1 {
-			return fmt.Errorf("%w: VisibilityTimeout is not set and the queue's VisibilityTimeout attribute is %q; set it between 1s and 12h",
-				ErrInvalidConfig, v)
-		}
-		c.vt = time.Duration(secs) * time.Second
-	}
-
-	c.dlqURL = c.cfg.DLQURL
-	if c.dlqURL != "" {
-		return nil
-	}
-	policy := attrs[string(types.QueueAttributeNameRedrivePolicy)]
-	if policy == "" {
-		c.log.Warn("queue has no dead-letter queue; DeadLetter outcomes keep their messages on the queue",
-			"keep_delay", c.cfg.KeepDelay)
-		return nil
-	}
-	arn, err := deadLetterTarget(policy)
-	if err != nil {
-		return fmt.Errorf("%w: RedrivePolicy of queue %s: %w", ErrInvalidConfig, c.cfg.QueueURL, err)
-	}
-	url, err := c.queueURLFromARN(ctx, arn)
-	if err != nil {
-		return fmt.Errorf("dead-letter queue %s from the RedrivePolicy of %s: %w", arn, c.cfg.QueueURL, err)
-	}
-	c.dlqURL = url
-	return nil
-}
-
-// deadLetterTarget returns the deadLetterTargetArn of a RedrivePolicy.
-func deadLetterTarget(policy string) (string, error) {
-	var p struct {
-		DeadLetterTargetArn string `json:"deadLetterTargetArn"`
-	}
-	if err := json.Unmarshal([]byte(policy), &p); err != nil {
-		return "", fmt.Errorf("parse %q: %w", policy, err)
-	}
-	if p.DeadLetterTargetArn == "" {
-		return "", fmt.Errorf("no deadLetterTargetArn in %q", policy)
-	}
-	return p.DeadLetterTargetArn, nil
-}
-
-// queueURLFromARN looks a queue's URL up by the name and account in its ARN
-// (arn:partition:sqs:region:account:name).
-func (c *Consumer) queueURLFromARN(ctx context.Context, arn string) (string, error) {
-	start := time.Now()
-	url, err := lookupQueueURL(ctx, c.client, arn)
-	c.obs.SQSCall(OpGetQueueURL, errorCode(err), time.Since(start))
-	return url, err
-}
-
-type queueURLGetter interface {
-	GetQueueUrl(ctx context.Context, in *sqs.GetQueueUrlInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
-}
-
-func lookupQueueURL(ctx context.Context, client queueURLGetter, arn string) (string, error) {
-	parts := strings.Split(arn, ":")
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sqs" || parts[5] == "" {
-		return "", fmt.Errorf("%w: %q is not an SQS queue ARN", ErrInvalidConfig, arn)
-	}
-	in := &sqs.GetQueueUrlInput{QueueName: &parts[5]}
-	if parts[4] != "" {
-		in.QueueOwnerAWSAccountId = &parts[4]
-	}
-	out, err := client.GetQueueUrl(ctx, in)
-	if err != nil {
-		return "", err
-	}
-	if deref(out.QueueUrl) == "" {
-		return "", errors.New("GetQueueUrl returned no URL")
-	}
-	return *out.QueueUrl, nil
-}
-
-// deadLetter sends copies of msgs to the dead-letter queue and deletes the
-// ones that arrived. A message whose copy could not be sent is kept.
+// deadLetter sends copies of msgs to the dead-letter queues of their own
+// queues and deletes the ones that arrived. A message whose copy could not
+// be sent, or whose queue has no dead-letter queue, is kept. A batch may
+// mix queues; each queue's messages go out in one Send.
 func (c *Consumer) deadLetter(ctx context.Context, msgs []*Message, outs []Outcome) {
-	if c.dlq == nil {
+	for _, s := range c.srcs {
+		var ms []*Message
+		var os []Outcome
+		for i, m := range msgs {
+			if m.src == s {
+				ms = append(ms, m)
+				os = append(os, outs[i])
+			}
+		}
+		if len(ms) > 0 {
+			c.deadLetterTo(ctx, s, ms, os)
+		}
+	}
+}
+
+// deadLetterTo dead-letters messages of s.
+func (c *Consumer) deadLetterTo(ctx context.Context, s *source, msgs []*Message, outs []Outcome) {
+	if s.dlq == nil {
 		c.keep(msgs, outs, "no dead-letter queue", nil)
 		return
 	}
@@ -145,13 +60,13 @@ func (c *Consumer) deadLetter(ctx context.Context, msgs []*Message, outs []Outco
 	entries := make([]Entry, len(msgs))
 	for i, m := range msgs {
 		var dropped []string
-		entries[i], dropped = deadLetterEntry(m, outs[i], now, c.dlq.fifo, c.dlq.cfg.MaxMessageSize)
+		entries[i], dropped = deadLetterEntry(m, outs[i], now, s.dlq.fifo, s.dlq.cfg.MaxMessageSize)
 		if len(dropped) > 0 {
-			c.log.Warn("dead letter: original attributes left out to stay within SQS's limits",
+			s.log.Warn("dead letter: original attributes left out to stay within SQS's limits",
 				"message_id", m.ID, "key", m.Key(), "dropped", dropped)
 		}
 	}
-	res, err := c.dlq.Send(ctx, entries)
+	res, err := s.dlq.Send(ctx, entries)
 
 	var sent, kept []*Message
 	var keptOuts []Outcome
@@ -163,8 +78,8 @@ func (c *Consumer) deadLetter(ctx context.Context, msgs []*Message, outs []Outco
 		}
 		sent = append(sent, m)
 		c.obs.DeadLettered(outs[i].Class())
-		c.log.Warn("message dead-lettered", "message_id", m.ID, "key", m.Key(), "class", outs[i].Class(),
-			"reason", outs[i].Reason(), "receive_count", m.ReceiveCount, "dlq_message_id", res.MessageIDs[i])
+		s.log.Warn("message dead-lettered", "message_id", m.ID, "key", m.Key(), "class", outs[i].Class(),
+			"reason", outs[i].Reason(), "receive_count", m.ReceiveCount, "dlq", s.dlqURL, "dlq_message_id", res.MessageIDs[i])
 	}
 	if len(sent) > 0 {
 		c.mu.Lock()
@@ -193,10 +108,10 @@ func (c *Consumer) keep(msgs []*Message, outs []Outcome, why string, err error) 
 		args := []any{"why", why, "message_id", m.ID, "key", m.Key(), "class", outs[i].Class(),
 			"reason", outs[i].Reason(), "receive_count", m.ReceiveCount, "returns_in", keepDelay(c.cfg.KeepDelay, m.ReceiveCount)}
 		if err != nil {
-			c.log.Error("message could not be dead-lettered; kept on the queue", append(args, "err", err)...)
+			m.src.log.Error("message could not be dead-lettered; kept on the queue", append(args, "err", err)...)
 			continue
 		}
-		c.log.Warn("message could not be dead-lettered; kept on the queue", args...)
+		m.src.log.Warn("message could not be dead-lettered; kept on the queue", args...)
 	}
 }
 

@@ -21,32 +21,42 @@ const (
 	deleteBackoffMax  = 5 * time.Second
 )
 
-// deleter batches the deletes of acknowledged messages: a batch goes out as
-// soon as ten are pending, or FlushInterval after its oldest entry arrived.
-// Failed entries are retried with backoff for as long as the message is held
-// (the heartbeat keeps it invisible meanwhile), except when SQS says the
-// receipt handle is no longer valid.
+// deleter batches the deletes of acknowledged messages, per queue (a
+// DeleteMessageBatch call names one queue): a queue's batch goes out as
+// soon as ten of its messages are pending, or FlushInterval after its
+// oldest entry arrived. Failed entries are retried with backoff for as long
+// as the message is held (the heartbeat keeps it invisible meanwhile),
+// except when SQS says the receipt handle is no longer valid.
 type deleter struct {
 	c *Consumer
 
 	mu      sync.Mutex
-	pending []*Message
-	oldest  time.Time // when pending's first entry arrived
-	armed   bool      // the straggler timer is running
+	pending []pendingDeletes // by queue priority
+	armed   bool             // the straggler timer is running
 
 	// full carries batches of ten cut by add. They hold distinct held
-	// messages, so MaxHeld/10+1 slots mean add never blocks.
+	// messages, so MaxHeld/10+1 slots per queue mean add never blocks.
 	full chan []*Message
 	kick chan struct{} // arm the straggler timer
 }
 
+// pendingDeletes are one queue's messages waiting for a batch.
+type pendingDeletes struct {
+	msgs   []*Message
+	oldest time.Time // when msgs[0] arrived
+}
+
 func newDeleter(c *Consumer) *deleter {
-	return &deleter{
+	d := &deleter{
 		c:       c,
-		pending: make([]*Message, 0, sqsBatchMax),
-		full:    make(chan []*Message, c.cfg.MaxHeld/sqsBatchMax+1),
+		pending: make([]pendingDeletes, len(c.srcs)),
+		full:    make(chan []*Message, len(c.srcs)*(c.cfg.MaxHeld/sqsBatchMax+1)),
 		kick:    make(chan struct{}, 1),
 	}
+	for i := range d.pending {
+		d.pending[i].msgs = make([]*Message, 0, sqsBatchMax)
+	}
+	return d
 }
 
 // add queues messages for deletion. Their state is already stateDeleting.
@@ -58,16 +68,17 @@ func (d *deleter) add(msgs []*Message) {
 	kick := false
 	d.mu.Lock()
 	for _, m := range msgs {
-		if len(d.pending) == 0 {
-			d.oldest = time.Now()
+		p := &d.pending[m.src.priority]
+		if len(p.msgs) == 0 {
+			p.oldest = time.Now()
 		}
-		d.pending = append(d.pending, m)
-		if len(d.pending) == sqsBatchMax {
-			cut = append(cut, d.pending)
-			d.pending = make([]*Message, 0, sqsBatchMax)
+		p.msgs = append(p.msgs, m)
+		if len(p.msgs) == sqsBatchMax {
+			cut = append(cut, p.msgs)
+			p.msgs = make([]*Message, 0, sqsBatchMax)
 		}
 	}
-	if len(d.pending) > 0 && !d.armed {
+	if !d.armed && d.anyPendingLocked() {
 		d.armed = true
 		kick = true
 	}
@@ -83,22 +94,53 @@ func (d *deleter) add(msgs []*Message) {
 	}
 }
 
-// cutStale takes the pending entries if the oldest has waited FlushInterval;
-// otherwise it says how long until it has.
-func (d *deleter) cutStale(interval time.Duration) ([]*Message, time.Duration) {
+func (d *deleter) anyPendingLocked() bool {
+	for _, p := range d.pending {
+		if len(p.msgs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// cutStale takes the pending entries of every queue whose oldest has
+// waited FlushInterval; it also says how long until the next of the others
+// has (0: none left).
+func (d *deleter) cutStale(interval time.Duration) ([][]*Message, time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(d.pending) == 0 {
-		d.armed = false
-		return nil, 0
+	var cut [][]*Message
+	var again time.Duration
+	for i := range d.pending {
+		p := &d.pending[i]
+		if len(p.msgs) == 0 {
+			continue
+		}
+		if age := time.Since(p.oldest); age < interval {
+			if again == 0 || interval-age < again {
+				again = interval - age
+			}
+			continue
+		}
+		cut = append(cut, p.msgs)
+		p.msgs = make([]*Message, 0, sqsBatchMax)
 	}
-	if age := time.Since(d.oldest); age < interval {
-		return nil, interval - age
+	d.armed = again > 0
+	return cut, again
+}
+
+// takeAll takes every pending entry, for the final flush.
+func (d *deleter) takeAll() [][]*Message {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var cut [][]*Message
+	for i := range d.pending {
+		if p := &d.pending[i]; len(p.msgs) > 0 {
+			cut = append(cut, p.msgs)
+			p.msgs = nil
+		}
 	}
-	b := d.pending
-	d.pending = make([]*Message, 0, sqsBatchMax)
-	d.armed = false
-	return b, 0
+	return cut
 }
 
 // run sends batches until stop is closed, then flushes everything pending
@@ -137,8 +179,8 @@ func (d *deleter) run(ctx context.Context, stop <-chan struct{}) {
 		case <-d.kick:
 			t.Reset(interval)
 		case <-t.C:
-			b, again := d.cutStale(interval)
-			if len(b) > 0 {
+			cut, again := d.cutStale(interval)
+			for _, b := range cut {
 				hand(b)
 			}
 			if again > 0 {
@@ -154,11 +196,7 @@ func (d *deleter) run(ctx context.Context, stop <-chan struct{}) {
 				}
 				break
 			}
-			d.mu.Lock()
-			b := d.pending
-			d.pending = nil
-			d.mu.Unlock()
-			if len(b) > 0 {
+			for _, b := range d.takeAll() {
 				hand(b)
 			}
 			return
@@ -166,23 +204,25 @@ func (d *deleter) run(ctx context.Context, stop <-chan struct{}) {
 	}
 }
 
-// send deletes one batch, retrying what fails, until done or ctx is done.
+// send deletes one batch, of one queue, retrying what fails, until done or
+// ctx is done.
 func (d *deleter) send(ctx context.Context, b []*Message) {
 	for attempt := 1; len(b) > 0; attempt++ {
 		b = d.c.deleteBatch(ctx, b)
 		if len(b) > 0 && !retry.Sleep(ctx, backoff(attempt, deleteBackoffBase, deleteBackoffMax)) {
-			d.c.log.Error("could not delete acknowledged messages before shutdown; they will be delivered again",
+			b[0].src.log.Error("could not delete acknowledged messages before shutdown; they will be delivered again",
 				"messages", len(b))
 			return
 		}
 	}
 }
 
-// deleteBatch makes one DeleteMessageBatch call and returns the messages to
-// try again.
+// deleteBatch makes one DeleteMessageBatch call for messages of one queue
+// and returns the messages to try again.
 func (c *Consumer) deleteBatch(ctx context.Context, b []*Message) []*Message {
+	s := b[0].src
 	in := &sqs.DeleteMessageBatchInput{
-		QueueUrl: &c.cfg.QueueURL,
+		QueueUrl: &s.url,
 		Entries:  make([]types.DeleteMessageBatchRequestEntry, len(b)),
 	}
 	for i, m := range b {
@@ -194,10 +234,10 @@ func (c *Consumer) deleteBatch(ctx context.Context, b []*Message) []*Message {
 	cancel()
 	c.obs.SQSCall(OpDeleteMessageBatch, errorCode(err), time.Since(start))
 	if err != nil {
-		c.delStreak.fail(c.log, err)
+		s.delStreak.fail(s.log, err)
 		return b
 	}
-	c.delStreak.ok(c.log)
+	s.delStreak.ok(s.log)
 
 	succeeded, failed := batchResults(len(b), out.Successful,
 		func(e types.DeleteMessageBatchResultEntry) *string { return e.Id }, out.Failed)
@@ -222,7 +262,7 @@ func (c *Consumer) deleteBatch(ctx context.Context, b []*Message) []*Message {
 			retry = append(retry, m)
 		}
 	}
-	c.heldChangedLocked()
+	c.roomChangedLocked(s)
 	c.mu.Unlock()
 
 	if acked > 0 {
@@ -231,10 +271,10 @@ func (c *Consumer) deleteBatch(ctx context.Context, b []*Message) []*Message {
 	for _, f := range refused {
 		c.obs.BatchEntryFailed(OpDeleteMessageBatch, f.code)
 		if f.retry {
-			c.log.Warn("delete failed; retrying", "message_id", f.m.ID, "key", f.m.Key(), "code", f.code, "err", f.msg)
+			s.log.Warn("delete failed; retrying", "message_id", f.m.ID, "key", f.m.Key(), "code", f.code, "err", f.msg)
 			continue
 		}
-		c.log.Warn("SQS refused to delete an acknowledged message; it will be delivered again",
+		s.log.Warn("SQS refused to delete an acknowledged message; it will be delivered again",
 			"message_id", f.m.ID, "key", f.m.Key(), "code", f.code, "err", f.msg)
 	}
 	return retry

@@ -1,8 +1,10 @@
-// Package queue owns the Amazon SQS side of pcsync: a Consumer that long-polls a
-// queue in full batches, keeps a bounded number of messages in hand, runs them
-// in per-key lanes on a fixed worker pool, keeps every held message invisible
-// with one batched heartbeat, and carries out the outcome the handler returns
-// (batched delete, delayed retry, dead letter); and a Producer that sends
+// Package queue owns the Amazon SQS side of pcsync: a Consumer that long-polls
+// one or more queues in full batches, keeps a bounded number of messages of
+// each in hand, runs them in per-key lanes on one fixed worker pool, starting
+// the lanes of the highest-priority queue first, keeps every held message
+// invisible with one batched heartbeat, and carries out the outcome the
+// handler returns on the message's own queue (batched delete, delayed retry,
+// dead letter to that queue's dead-letter queue); and a Producer that sends
 // messages in batches of ten with per-entry retry, used by the enqueue command
 // and for dead letters.
 //

@@ -59,9 +59,12 @@ type visChange struct {
 	seconds int32
 }
 
-func newFakeSQS(vt time.Duration) *fakeSQS {
+func newFakeSQS(vt time.Duration) *fakeSQS { return newNamedFakeSQS("fake", vt) }
+
+// newNamedFakeSQS makes a fake queue of that name.
+func newNamedFakeSQS(name string, vt time.Duration) *fakeSQS {
 	return &fakeSQS{
-		url:      "https://sqs.us-east-1.amazonaws.com/000000000000/fake",
+		url:      "https://sqs.us-east-1.amazonaws.com/000000000000/" + name,
 		vt:       vt,
 		byHandle: map[string]*fakeMessage{},
 		changed:  make(chan struct{}),
@@ -258,6 +261,70 @@ func (q *fakeSQS) GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInp
 
 func (q *fakeSQS) GetQueueUrl(context.Context, *sqs.GetQueueUrlInput, ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
 	return nil, &smithy.GenericAPIError{Code: "AWS.SimpleQueueService.NonExistentQueue", Message: "the fake has one queue"}
+}
+
+// fakeQueues is several fake queues behind one client: each call goes to
+// the queue its QueueUrl names, as on SQS, so a call that mixed queues
+// would find receipt handles its queue never handed out.
+type fakeQueues map[string]*fakeSQS
+
+func newFakeQueues(qs ...*fakeSQS) fakeQueues {
+	f := fakeQueues{}
+	for _, q := range qs {
+		f[q.url] = q
+	}
+	return f
+}
+
+func (f fakeQueues) queue(url *string) (*fakeSQS, error) {
+	if q, ok := f[deref(url)]; ok {
+		return q, nil
+	}
+	return nil, &smithy.GenericAPIError{Code: "AWS.SimpleQueueService.NonExistentQueue", Message: "no fake queue " + deref(url)}
+}
+
+func (f fakeQueues) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, o ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	q, err := f.queue(in.QueueUrl)
+	if err != nil {
+		return nil, err
+	}
+	return q.ReceiveMessage(ctx, in, o...)
+}
+
+func (f fakeQueues) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, o ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
+	q, err := f.queue(in.QueueUrl)
+	if err != nil {
+		return nil, err
+	}
+	return q.DeleteMessageBatch(ctx, in, o...)
+}
+
+func (f fakeQueues) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, o ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	q, err := f.queue(in.QueueUrl)
+	if err != nil {
+		return nil, err
+	}
+	return q.ChangeMessageVisibilityBatch(ctx, in, o...)
+}
+
+func (f fakeQueues) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, o ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	q, err := f.queue(in.QueueUrl)
+	if err != nil {
+		return nil, err
+	}
+	return q.SendMessageBatch(ctx, in, o...)
+}
+
+func (f fakeQueues) GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, o ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	q, err := f.queue(in.QueueUrl)
+	if err != nil {
+		return nil, err
+	}
+	return q.GetQueueAttributes(ctx, in, o...)
+}
+
+func (f fakeQueues) GetQueueUrl(context.Context, *sqs.GetQueueUrlInput, ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
+	return nil, &smithy.GenericAPIError{Code: "AWS.SimpleQueueService.NonExistentQueue", Message: "the fakes have no RedrivePolicy"}
 }
 
 // settleUntil lets the bubble run until cond holds and fails the test when

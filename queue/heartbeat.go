@@ -31,13 +31,15 @@ type visEntry struct {
 }
 
 // heartbeat is the one goroutine that makes every ChangeMessageVisibilityBatch
-// call. Owning all of them in one loop means an extension can never land
-// after (and undo) the change that handed a message back. Every hbTick it
-// extends the held messages that have less than extendAhead of visibility
-// left, topping partial batches up with those due soon after; final changes
-// (RetryAfter, release, keep) go out after FlushInterval, or at once when
-// ten are pending or a release is waiting. It stops when stop is closed,
-// after flushing the final changes, or when ctx is done.
+// call, for every queue. Owning all of them in one loop means an extension
+// can never land after (and undo) the change that handed a message back.
+// Every hbTick (a quarter of the shortest visibility timeout; see prepare)
+// it extends the held messages that have less than half of their queue's
+// visibility timeout left, topping partial batches up with those due soon
+// after; final changes (RetryAfter, release, keep) go out after
+// FlushInterval, or at once when ten are pending or a release is waiting.
+// It stops when stop is closed, after flushing the final changes, or when
+// ctx is done.
 func (c *Consumer) heartbeat(ctx context.Context, stop <-chan struct{}) {
 	hb := time.NewTimer(c.hbTick)
 	defer hb.Stop()
@@ -110,28 +112,39 @@ func (c *Consumer) flushFinals(ctx context.Context) {
 }
 
 // visRound sends the pending final changes and, with extend, the due
-// extensions. It reports false if something must be retried soon.
+// extensions, in calls of up to ten entries of one queue. It reports false
+// if something must be retried soon.
 func (c *Consumer) visRound(ctx context.Context, extend bool) bool {
 	now := time.Now()
 	var capped []*Message
+	bySource := make([][]visEntry, len(c.srcs))
 	c.mu.Lock()
-	entries := make([]visEntry, 0, len(c.finals)+sqsBatchMax)
 	for _, m := range c.finals {
 		if m.state == stateFinal {
-			entries = append(entries, visEntry{m: m, vis: m.finalVis, final: true})
+			p := m.src.priority
+			bySource[p] = append(bySource[p], visEntry{m: m, vis: m.finalVis, final: true})
 		}
 	}
 	clear(c.finals)
 	c.finals = c.finals[:0]
 	c.urgent = false
 	if extend {
-		entries, capped = c.dueLocked(now, entries)
+		capped = c.dueLocked(now, bySource)
 	}
 	c.mu.Unlock()
 
 	for _, m := range capped {
-		c.log.Warn("message held for SQS's 12 h limit; it cannot be hidden longer and will be delivered again",
+		m.src.log.Warn("message held for SQS's 12 h limit; it cannot be hidden longer and will be delivered again",
 			"message_id", m.ID, "key", m.Key())
+	}
+	var chunks [][]visEntry
+	for _, entries := range bySource {
+		for i := 0; i < len(entries); i += sqsBatchMax {
+			chunks = append(chunks, entries[i:min(i+sqsBatchMax, len(entries))])
+		}
+	}
+	if len(chunks) == 1 {
+		return c.changeVisibility(ctx, chunks[0])
 	}
 	// A large hold needs several calls; a few run at once so that the
 	// round ends well inside the margin even when SQS is slow. The round
@@ -141,12 +154,7 @@ func (c *Consumer) visRound(ctx context.Context, extend bool) bool {
 	ok.Store(true)
 	var calls sync.WaitGroup
 	sem := make(chan struct{}, maxVisibilityCalls)
-	for i := 0; i < len(entries); i += sqsBatchMax {
-		chunk := entries[i:min(i+sqsBatchMax, len(entries))]
-		if len(entries) <= sqsBatchMax {
-			ok.Store(c.changeVisibility(ctx, chunk))
-			break
-		}
+	for _, chunk := range chunks {
 		sem <- struct{}{}
 		calls.Go(func() {
 			defer func() { <-sem }()
@@ -159,36 +167,42 @@ func (c *Consumer) visRound(ctx context.Context, extend bool) bool {
 	return ok.Load()
 }
 
-// dueLocked appends the extensions due now, then tops the last batch up with
-// the messages due next, so extensions travel in full batches.
-func (c *Consumer) dueLocked(now time.Time, entries []visEntry) ([]visEntry, []*Message) {
-	horizon := c.extendAhead + c.hbTick
-	var cands, capped []*Message
+// dueLocked appends to each queue's entries the extensions due now, then
+// tops that queue's last batch up with its messages due next, so extensions
+// travel in full batches. A message is due when less than half of its own
+// queue's visibility timeout is left; it is extended by that timeout. It
+// returns the messages that reached the 12 h limit.
+func (c *Consumer) dueLocked(now time.Time, bySource [][]visEntry) []*Message {
+	cands := make([][]*Message, len(c.srcs))
+	var capped []*Message
 	for m := range c.held {
 		switch m.state {
 		case stateWaiting, stateRunning, stateDeadLettering, stateDeleting:
 		default:
 			continue
 		}
-		if !m.lost && !m.capped && m.visibleUntil.Sub(now) <= horizon {
-			cands = append(cands, m)
+		if !m.lost && !m.capped && m.visibleUntil.Sub(now) <= m.src.extendAhead+c.hbTick {
+			cands[m.src.priority] = append(cands[m.src.priority], m)
 		}
 	}
-	slices.SortFunc(cands, func(a, b *Message) int { return a.visibleUntil.Compare(b.visibleUntil) })
-	for _, m := range cands {
-		due := m.visibleUntil.Sub(now) <= c.extendAhead
-		if !due && len(entries)%sqsBatchMax == 0 {
-			break
+	for p, ms := range cands {
+		s := c.srcs[p]
+		slices.SortFunc(ms, func(a, b *Message) int { return a.visibleUntil.Compare(b.visibleUntil) })
+		for _, m := range ms {
+			due := m.visibleUntil.Sub(now) <= s.extendAhead
+			if !due && len(bySource[p])%sqsBatchMax == 0 {
+				break
+			}
+			vis := visibilitySeconds(s.vt, m.expiresAt.Sub(now))
+			if vis <= 0 {
+				m.capped = true
+				capped = append(capped, m)
+				continue
+			}
+			bySource[p] = append(bySource[p], visEntry{m: m, vis: vis})
 		}
-		vis := visibilitySeconds(c.vt, m.expiresAt.Sub(now))
-		if vis <= 0 {
-			m.capped = true
-			capped = append(capped, m)
-			continue
-		}
-		entries = append(entries, visEntry{m: m, vis: vis})
 	}
-	return entries, capped
+	return capped
 }
 
 // entryFailure is a refused batch entry, logged after the lock is released.
@@ -202,11 +216,12 @@ type entryFailure struct {
 }
 
 // changeVisibility makes one ChangeMessageVisibilityBatch call of up to ten
-// entries and records its results. It reports false if some final change
-// must be retried.
+// entries, all of one queue, and records its results. It reports false if
+// some final change must be retried.
 func (c *Consumer) changeVisibility(ctx context.Context, chunk []visEntry) bool {
+	s := chunk[0].m.src
 	in := &sqs.ChangeMessageVisibilityBatchInput{
-		QueueUrl: &c.cfg.QueueURL,
+		QueueUrl: &s.url,
 		Entries:  make([]types.ChangeMessageVisibilityBatchRequestEntry, len(chunk)),
 	}
 	for i, e := range chunk {
@@ -222,7 +237,7 @@ func (c *Consumer) changeVisibility(ctx context.Context, chunk []visEntry) bool 
 	cancel()
 	c.obs.SQSCall(OpChangeMessageVisibilityBatch, errorCode(err), time.Since(start))
 	if err != nil {
-		c.visStreak.fail(c.log, err)
+		s.visStreak.fail(s.log, err)
 		c.mu.Lock()
 		for _, e := range chunk {
 			if e.final && e.m.state == stateFinal {
@@ -232,7 +247,7 @@ func (c *Consumer) changeVisibility(ctx context.Context, chunk []visEntry) bool 
 		c.mu.Unlock()
 		return false
 	}
-	c.visStreak.ok(c.log)
+	s.visStreak.ok(s.log)
 
 	succeeded, failed := batchResults(len(chunk), out.Successful,
 		func(e types.ChangeMessageVisibilityBatchResultEntry) *string { return e.Id }, out.Failed)
@@ -278,7 +293,7 @@ func (c *Consumer) changeVisibility(ctx context.Context, chunk []visEntry) bool 
 		}
 	}
 	if released > 0 {
-		c.heldChangedLocked()
+		c.roomChangedLocked(s)
 	}
 	c.mu.Unlock()
 
@@ -291,11 +306,11 @@ func (c *Consumer) changeVisibility(ctx context.Context, chunk []visEntry) bool 
 	for _, f := range refused {
 		c.obs.BatchEntryFailed(OpChangeMessageVisibilityBatch, f.code)
 		if f.final {
-			c.log.Warn("SQS refused to hand a message back; it reappears when its visibility timeout runs out",
+			s.log.Warn("SQS refused to hand a message back; it reappears when its visibility timeout runs out",
 				"message_id", f.m.ID, "key", f.m.Key(), "code", f.code, "err", f.msg, "why", f.why)
 			continue
 		}
-		c.log.Warn("SQS refused to extend a held message's visibility; it may be delivered again",
+		s.log.Warn("SQS refused to extend a held message's visibility; it may be delivered again",
 			"message_id", f.m.ID, "key", f.m.Key(), "code", f.code, "err", f.msg)
 	}
 	return !retry

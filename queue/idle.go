@@ -3,25 +3,27 @@ package queue
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
-// This file is ExitWhenIdle: when a batch run's queue counts as drained.
+// This file is ExitWhenIdle: when a batch run's queues count as drained.
 
-// waitForStop blocks until ctx is done or, with ExitWhenIdle, until the
+// waitForStop blocks until ctx is done or, with ExitWhenIdle, until every
 // queue is drained; it reports whether it was idleness.
 //
-// Drained means: nothing received and nothing held for ExitWhenIdle, and
-// SQS counts no message on the queue, visible, in flight or delayed. A
+// Drained means: nothing received from any queue and nothing held for
+// ExitWhenIdle, and SQS counts no message on any of the queues, visible, in
+// flight or delayed. A
 // ReceiveMessage whose response is lost on the way (and which the SDK
 // retries) leaves its messages in flight with no one holding them; they
 // reappear after the visibility timeout, and a batch run that stopped at
 // the first quiet moment would leave them for the next run. So while SQS
-// still counts messages, the Consumer keeps polling, for at most one
-// visibility timeout plus one long poll beyond ExitWhenIdle: enough for
+// still counts messages, the Consumer keeps polling, for at most the
+// longest visibility timeout plus one long poll beyond ExitWhenIdle: enough for
 // such messages to reappear and be received, and a bound when the count
 // is messages another worker holds or a long delay this one set.
 func (c *Consumer) waitForStop(ctx context.Context) bool {
@@ -30,7 +32,11 @@ func (c *Consumer) waitForStop(ctx context.Context) bool {
 		return false
 	}
 	check := min(max(c.cfg.ExitWhenIdle/4, 10*time.Millisecond), time.Second)
-	limit := c.cfg.ExitWhenIdle + c.vt + c.cfg.WaitTime
+	var longestVT time.Duration
+	for _, s := range c.srcs {
+		longestVT = max(longestVT, s.vt)
+	}
+	limit := c.cfg.ExitWhenIdle + longestVT + c.cfg.WaitTime
 	t := time.NewTimer(check)
 	defer t.Stop()
 	var nextAsk time.Time
@@ -50,18 +56,22 @@ func (c *Consumer) waitForStop(ctx context.Context) bool {
 		if quiet < c.cfg.ExitWhenIdle {
 			nextAsk, reported = time.Time{}, false
 		} else if quiet >= limit || time.Now().After(nextAsk) {
-			left, err := c.leftOnQueue(ctx)
+			counts, err := c.leftOnQueues(ctx)
+			left := 0
+			for _, n := range counts {
+				left += n
+			}
 			switch {
 			case err == nil && left == 0:
 				return true
 			case quiet >= limit:
 				c.log.Warn("queue idle here, but SQS still counts messages; leaving them for the next run",
-					"messages", left, "idle_for", quiet.Round(time.Second), "err", err)
+					"messages", left, "by_queue", c.byQueue(counts), "idle_for", quiet.Round(time.Second), "err", err)
 				return true
 			case !reported:
 				reported = true
 				c.log.Info("queue idle here, but SQS still counts messages in flight or delayed; waiting for them",
-					"messages", left, "up_to", (limit - quiet).Round(time.Second), "err", err)
+					"messages", left, "by_queue", c.byQueue(counts), "up_to", (limit - quiet).Round(time.Second), "err", err)
 			}
 			// The counts are approximate and lag; asking once a second
 			// is plenty.
@@ -71,23 +81,37 @@ func (c *Consumer) waitForStop(ctx context.Context) bool {
 	}
 }
 
-// leftOnQueue is SQS's count of the queue's messages: visible, in flight
-// and delayed.
-func (c *Consumer) leftOnQueue(ctx context.Context) (int, error) {
-	attrs, err := c.queueAttributes(ctx,
-		types.QueueAttributeNameApproximateNumberOfMessages,
-		types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-		types.QueueAttributeNameApproximateNumberOfMessagesDelayed)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, v := range attrs {
-		k, err := strconv.Atoi(v)
+// leftOnQueues is SQS's count of the messages of each queue, by priority:
+// visible, in flight and delayed. On an error the counts read so far are
+// returned with it.
+func (c *Consumer) leftOnQueues(ctx context.Context) ([]int, error) {
+	counts := make([]int, 0, len(c.srcs))
+	for _, s := range c.srcs {
+		attrs, err := c.queueAttributes(ctx, s,
+			types.QueueAttributeNameApproximateNumberOfMessages,
+			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+			types.QueueAttributeNameApproximateNumberOfMessagesDelayed)
 		if err != nil {
-			return 0, fmt.Errorf("queue %s: attribute value %q is not a count", c.cfg.QueueURL, v)
+			return counts, err
 		}
-		n += k
+		n := 0
+		for _, v := range attrs {
+			k, err := strconv.Atoi(v)
+			if err != nil {
+				return counts, fmt.Errorf("queue %s: attribute value %q is not a count", s.url, v)
+			}
+			n += k
+		}
+		counts = append(counts, n)
 	}
-	return n, nil
+	return counts, nil
+}
+
+// byQueue logs counts by queue name: by_queue.pcsync-bulk=3.
+func (c *Consumer) byQueue(counts []int) slog.Value {
+	attrs := make([]slog.Attr, len(counts))
+	for i, n := range counts {
+		attrs[i] = slog.Int(c.srcs[i].name, n)
+	}
+	return slog.GroupValue(attrs...)
 }

@@ -3,25 +3,35 @@ package queue
 import (
 	"context"
 	"runtime/debug"
+	"slices"
+	"strings"
 )
 
-// A lane holds the waiting messages of one key, in receive order. At most
-// one worker runs a lane at a time; that is what keeps one key's messages
-// from overlapping. Lanes live in Consumer.lanes while they have waiting
-// messages or run, and a lane with waiting messages that is not running sits
-// in Consumer.ready exactly once (queued). All fields are guarded by
+// A lane holds the waiting messages of one key, in receive order, whatever
+// queue they came from. At most one worker runs a lane at a time; that is
+// what keeps one key's messages from overlapping. Lanes live in
+// Consumer.lanes while they have waiting messages or run, and a lane with
+// waiting messages that is not running is listed in Consumer.ready exactly
+// once (queued), at its priority; see ready.go. All fields are guarded by
 // Consumer.mu.
 type lane struct {
 	key     string
 	buf     []*Message
-	head    int // buf[head:] are waiting
+	head    int   // buf[head:] are waiting
+	waiting []int // waiting messages by queue priority
 	running bool
 	queued  bool
+
+	listed     int   // the priority it is listed at, while queued
+	prev, next *lane // neighbours in its ready list, while queued
 }
 
 func (l *lane) len() int { return len(l.buf) - l.head }
 
-func (l *lane) push(m *Message) { l.buf = append(l.buf, m) }
+func (l *lane) push(m *Message) {
+	l.buf = append(l.buf, m)
+	l.waiting[m.src.priority]++
+}
 
 func (l *lane) pop() *Message {
 	m := l.buf[l.head]
@@ -30,7 +40,19 @@ func (l *lane) pop() *Message {
 	if l.head == len(l.buf) {
 		l.buf, l.head = l.buf[:0], 0
 	}
+	l.waiting[m.src.priority]--
 	return m
+}
+
+// priority is the highest priority (lowest index) among the waiting
+// messages; the lane must have one.
+func (l *lane) priority() int {
+	for p, n := range l.waiting {
+		if n > 0 {
+			return p
+		}
+	}
+	return len(l.waiting) - 1
 }
 
 // laneLocked returns the lane of key, making it if needed. Lanes are
@@ -44,7 +66,7 @@ func (c *Consumer) laneLocked(key string) *lane {
 		l = c.freeLanes[n-1]
 		c.freeLanes = c.freeLanes[:n-1]
 	} else {
-		l = &lane{}
+		l = &lane{waiting: make([]int, len(c.srcs))}
 	}
 	l.key = key
 	c.lanes[key] = l
@@ -65,13 +87,27 @@ func (c *Consumer) retireLocked(l *lane) {
 	}
 }
 
-// releaseLaneLocked hands back every waiting message of l with visibility 0
-// and returns how many; the caller reports them once it has unlocked.
-func (c *Consumer) releaseLaneLocked(l *lane) int {
-	n := 0
-	for l.len() > 0 {
-		c.setFinalLocked(l.pop(), 0, finalRelease)
+// releaseLaneLocked hands back with visibility 0 the waiting messages of l
+// that came from only, or all of them when only is nil, and returns how
+// many; the caller reports them once it has unlocked. The others keep their
+// order.
+func (c *Consumer) releaseLaneLocked(l *lane, only *source) int {
+	n, kept := 0, l.head
+	for i := l.head; i < len(l.buf); i++ {
+		m := l.buf[i]
+		l.buf[i] = nil
+		if only != nil && m.src != only {
+			l.buf[kept] = m
+			kept++
+			continue
+		}
+		l.waiting[m.src.priority]--
+		c.setFinalLocked(m, 0, finalRelease)
 		n++
+	}
+	l.buf = l.buf[:kept]
+	if l.head == len(l.buf) {
+		l.buf, l.head = l.buf[:0], 0
 	}
 	return n
 }
@@ -85,9 +121,9 @@ func (c *Consumer) work(hctx, ioCtx context.Context, stop <-chan struct{}) {
 		select {
 		case <-stop:
 			return
-		case l := <-c.ready:
-			batch := c.take(l, buf[:0])
-			if len(batch) == 0 {
+		case <-c.ready.tokens:
+			l, batch := c.take(buf[:0])
+			if l == nil {
 				continue
 			}
 			outs := c.handle(hctx, batch)
@@ -97,14 +133,18 @@ func (c *Consumer) work(hctx, ioCtx context.Context, stop <-chan struct{}) {
 	}
 }
 
-// take starts a lane: it moves up to MaxBatch waiting messages into batch.
-func (c *Consumer) take(l *lane, batch []*Message) []*Message {
+// take starts the ready lane of the highest priority: it moves up to
+// MaxBatch waiting messages into batch, in receive order (a batch may mix
+// queues). It returns a nil lane when none is ready or shutdown has begun.
+func (c *Consumer) take(batch []*Message) (*lane, []*Message) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	l.queued = false
-	if c.stopping || l.len() == 0 {
-		c.retireLocked(l)
-		return nil
+	if c.stopping {
+		return nil, nil
+	}
+	l := c.ready.pop()
+	if l == nil {
+		return nil, nil
 	}
 	for l.len() > 0 && len(batch) < c.cfg.MaxBatch {
 		m := l.pop()
@@ -113,7 +153,7 @@ func (c *Consumer) take(l *lane, batch []*Message) []*Message {
 	}
 	l.running = true
 	c.busy++
-	return batch
+	return l, batch
 }
 
 // handle calls the handler and makes its answer usable: one valid outcome
@@ -124,11 +164,11 @@ func (c *Consumer) handle(ctx context.Context, batch []*Message) (outs []Outcome
 	defer func() {
 		if r := recover(); r != nil {
 			c.log.Error("handler panicked; its messages will come back after the visibility timeout",
-				"panic", r, "key", batch[0].Key(), "messages", len(batch), "stack", string(debug.Stack()))
+				"panic", r, "key", batch[0].Key(), "queue", batchQueues(batch), "messages", len(batch), "stack", string(debug.Stack()))
 			outs = nil
 		} else if len(outs) != len(batch) {
 			c.log.Error("handler returned the wrong number of outcomes; messages without one will come back after the visibility timeout",
-				"key", batch[0].Key(), "messages", len(batch), "outcomes", len(outs))
+				"key", batch[0].Key(), "queue", batchQueues(batch), "messages", len(batch), "outcomes", len(outs))
 		}
 		if len(outs) < len(batch) {
 			outs = append(outs, make([]Outcome, len(batch)-len(outs))...)
@@ -137,10 +177,28 @@ func (c *Consumer) handle(ctx context.Context, batch []*Message) (outs []Outcome
 	return c.h.Handle(ctx, batch)
 }
 
+// batchQueues names the queues of a batch's messages, for a log: one name,
+// or several joined by commas, in priority order.
+func batchQueues(batch []*Message) string {
+	var srcs []*source
+	for _, m := range batch {
+		if !slices.Contains(srcs, m.src) {
+			srcs = append(srcs, m.src)
+		}
+	}
+	slices.SortFunc(srcs, func(a, b *source) int { return a.priority - b.priority })
+	names := make([]string, len(srcs))
+	for i, s := range srcs {
+		names[i] = s.name
+	}
+	return strings.Join(names, ",")
+}
+
 // settle applies the outcomes of one batch and ends the lane's turn.
 func (c *Consumer) settle(ctx context.Context, l *lane, batch []*Message, outs []Outcome) {
 	var acks, dead []*Message
 	var deadOuts []Outcome
+	var backFIFO []*source // FIFO queues with a message going back
 	retried, released := 0, 0
 	c.mu.Lock()
 	for i, m := range batch {
@@ -154,6 +212,9 @@ func (c *Consumer) settle(ctx context.Context, l *lane, batch []*Message, outs [
 		case OutcomeRetry:
 			c.setFinalLocked(m, o.delay, finalRetry)
 			retried++
+			if m.src.fifo && !slices.Contains(backFIFO, m.src) {
+				backFIFO = append(backFIFO, m.src)
+			}
 		case OutcomeDeadLetter:
 			m.state = stateDeadLettering
 			dead = append(dead, m)
@@ -163,14 +224,19 @@ func (c *Consumer) settle(ctx context.Context, l *lane, batch []*Message, outs [
 			// at all (the handler's bug, logged in handle): left for
 			// another worker as after a crash, neither deleted nor sent
 			// back early.
-			c.setFinalLocked(m, c.vt, finalAbandon)
+			c.setFinalLocked(m, m.src.vt, finalAbandon)
 			retried++
+			if m.src.fifo && !slices.Contains(backFIFO, m.src) {
+				backFIFO = append(backFIFO, m.src)
+			}
 		}
 	}
-	if retried > 0 && c.fifo {
+	for _, s := range backFIFO {
 		// On a FIFO queue the rest of the group must not overtake the
-		// message that goes back: hand it back too, SQS redelivers in order.
-		released = c.releaseLaneLocked(l)
+		// message that goes back: hand back the lane's messages of that
+		// queue too, SQS redelivers them in order. Messages of the key
+		// from other queues keep their place: no order binds them.
+		released += c.releaseLaneLocked(l, s)
 	}
 	c.mu.Unlock()
 
@@ -199,12 +265,11 @@ func (c *Consumer) endLane(l *lane) {
 	l.running = false
 	c.busy--
 	if l.len() > 0 && !c.stopping {
-		l.queued = true
-		c.ready <- l
+		c.ready.push(l, l.priority())
 		c.mu.Unlock()
 		return
 	}
-	released := c.releaseLaneLocked(l)
+	released := c.releaseLaneLocked(l, nil)
 	c.retireLocked(l)
 	c.mu.Unlock()
 	if released > 0 {

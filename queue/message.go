@@ -9,11 +9,17 @@ import (
 )
 
 // Message is one received SQS message. The exported fields are set before
-// the message reaches the Handler and never change afterwards.
+// Handler.Key is called and never change afterwards.
 type Message struct {
 	ID            string
 	ReceiptHandle string
 	Body          string
+	// Priority is the index of the message's queue in Config.Queues: 0 is
+	// the highest.
+	Priority int
+	// Queue is the name of the message's queue, the last segment of its URL
+	// (for example "pcsync-realtime"), for metric labels and logs.
+	Queue string
 	// GroupID is the MessageGroupId on a FIFO queue, else "".
 	GroupID string
 	// ReceiveCount is ApproximateReceiveCount: 1 on the first delivery.
@@ -24,6 +30,8 @@ type Message struct {
 	ReceivedAt time.Time
 	// Attributes are the message attributes the sender set.
 	Attributes map[string]types.MessageAttributeValue
+
+	src *source // the message's queue; set with Priority and Queue
 
 	// The fields below belong to the Consumer and are guarded by its mutex.
 	key          string
@@ -86,17 +94,20 @@ func (k finalKind) String() string {
 	return "unknown"
 }
 
-// newMessage converts a received SQS message. start is when the receive
+// newMessage converts a message received from s. start is when the receive
 // call began: SQS started the visibility timeout no earlier than that, so
 // deadlines computed from it are safe.
-func newMessage(sm *types.Message, start, now time.Time, vt time.Duration) *Message {
+func newMessage(sm *types.Message, s *source, start, now time.Time) *Message {
 	m := &Message{
 		ID:            deref(sm.MessageId),
 		ReceiptHandle: deref(sm.ReceiptHandle),
 		Body:          deref(sm.Body),
+		Priority:      s.priority,
+		Queue:         s.name,
 		Attributes:    sm.MessageAttributes,
 		ReceivedAt:    now,
-		visibleUntil:  start.Add(vt),
+		src:           s,
+		visibleUntil:  start.Add(s.vt),
 		expiresAt:     start.Add(maxVisibility),
 	}
 	if v, ok := sm.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)]; ok {

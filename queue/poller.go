@@ -23,10 +23,10 @@ const (
 	receiveSlack = 10 * time.Second
 )
 
-// poll is one receive loop. It stops when ctx is done; recvCtx, cancelled a
-// little later during shutdown, bounds the receive call itself so that a
-// response already on its way is not thrown away.
-func (c *Consumer) poll(ctx, recvCtx context.Context) {
+// poll is one receive loop of s. It stops when ctx is done; recvCtx,
+// cancelled a little later during shutdown, bounds the receive call itself
+// so that a response already on its way is not thrown away.
+func (c *Consumer) poll(ctx, recvCtx context.Context, s *source) {
 	failures, empties := 0, 0
 	// On a FIFO queue a receive that failed on the way back is retried
 	// with the same attempt id, so SQS hands out the same messages again
@@ -34,30 +34,30 @@ func (c *Consumer) poll(ctx, recvCtx context.Context) {
 	// visibility timeout.
 	attempt := ""
 	for ctx.Err() == nil {
-		n, ok := c.reserve(ctx)
+		n, ok := c.reserve(ctx, s)
 		if !ok {
 			return
 		}
 		if c.cfg.Gate != nil {
 			if err := c.cfg.Gate.Wait(ctx); err != nil {
-				c.unreserve(n)
+				c.unreserve(s, n)
 				if ctx.Err() != nil {
 					return
 				}
 				failures++
-				c.gateStreak.fail(c.log, err)
+				s.gateStreak.fail(s.log, err)
 				if !retry.Sleep(ctx, backoff(failures, recvBackoffBase, recvBackoffMax)) {
 					return
 				}
 				continue
 			}
-			c.gateStreak.ok(c.log)
+			s.gateStreak.ok(s.log)
 		}
-		if c.fifo && attempt == "" {
+		if s.fifo && attempt == "" {
 			attempt = strconv.FormatUint(rand.Uint64(), 36)
 		}
-		msgs, err := c.receive(recvCtx, n, attempt)
-		c.deliver(msgs, n)
+		msgs, err := c.receive(recvCtx, s, n, attempt)
+		c.deliver(s, msgs, n)
 		if err == nil {
 			attempt = ""
 		}
@@ -67,13 +67,13 @@ func (c *Consumer) poll(ctx, recvCtx context.Context) {
 				return // cancelled by the shutdown, not a failure
 			}
 			failures++
-			c.recvStreak.fail(c.log, err)
+			s.recvStreak.fail(s.log, err)
 			if !retry.Sleep(ctx, backoff(failures, recvBackoffBase, recvBackoffMax)) {
 				return
 			}
 		case len(msgs) == 0:
 			failures = 0
-			c.recvStreak.ok(c.log)
+			s.recvStreak.ok(s.log)
 			c.obs.ReceiveEmpty()
 			// A long poll already waited; the extra pause only matters
 			// when SQS answers empty at once (a queue being purged, an
@@ -84,29 +84,30 @@ func (c *Consumer) poll(ctx, recvCtx context.Context) {
 			}
 		default:
 			failures, empties = 0, 0
-			c.recvStreak.ok(c.log)
+			s.recvStreak.ok(s.log)
 		}
 	}
 }
 
-// reserve waits until a full receive fits under MaxHeld and promises that
-// room to the caller. It returns false once shutdown has begun.
-func (c *Consumer) reserve(ctx context.Context) (int, bool) {
+// reserve waits until a full receive from s fits under MaxHeld (counted per
+// queue) and promises that room to the caller. It returns false once
+// shutdown has begun.
+func (c *Consumer) reserve(ctx context.Context, s *source) (int, bool) {
 	for {
 		c.mu.Lock()
 		if c.stopping {
 			c.mu.Unlock()
 			return 0, false
 		}
-		if c.cfg.MaxHeld-len(c.held)-c.reserved >= c.recvBatch {
-			c.reserved += c.recvBatch
+		if c.cfg.MaxHeld-s.held-s.reserved >= c.recvBatch {
+			s.reserved += c.recvBatch
 			c.mu.Unlock()
 			return c.recvBatch, true
 		}
-		if c.room == nil {
-			c.room = make(chan struct{})
+		if s.room == nil {
+			s.room = make(chan struct{})
 		}
-		room := c.room
+		room := s.room
 		c.mu.Unlock()
 		select {
 		case <-room:
@@ -116,24 +117,24 @@ func (c *Consumer) reserve(ctx context.Context) (int, bool) {
 	}
 }
 
-func (c *Consumer) unreserve(n int) {
+func (c *Consumer) unreserve(s *source, n int) {
 	c.mu.Lock()
-	c.reserved -= n
-	c.heldChangedLocked()
+	s.reserved -= n
+	c.roomChangedLocked(s)
 	c.mu.Unlock()
 }
 
-// receive makes one ReceiveMessage call for up to n messages.
-func (c *Consumer) receive(ctx context.Context, n int, attempt string) ([]*Message, error) {
+// receive makes one ReceiveMessage call to s for up to n messages.
+func (c *Consumer) receive(ctx context.Context, s *source, n int, attempt string) ([]*Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.WaitTime+receiveSlack)
 	defer cancel()
 	in := &sqs.ReceiveMessageInput{
-		QueueUrl:            &c.cfg.QueueURL,
+		QueueUrl:            &s.url,
 		MaxNumberOfMessages: int32(n),
 		WaitTimeSeconds:     int32(c.cfg.WaitTime / time.Second),
 		// Asked for explicitly so the heartbeat's idea of when a
 		// message reappears is exact, whatever the queue's default.
-		VisibilityTimeout: int32(c.vt / time.Second),
+		VisibilityTimeout: int32(s.vt / time.Second),
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
 			types.MessageSystemAttributeNameApproximateReceiveCount,
 			types.MessageSystemAttributeNameSentTimestamp,
@@ -159,7 +160,7 @@ func (c *Consumer) receive(ctx context.Context, n int, attempt string) ([]*Messa
 		if out.Messages[i].ReceiptHandle == nil {
 			continue
 		}
-		m := newMessage(&out.Messages[i], start, now, c.vt)
+		m := newMessage(&out.Messages[i], s, start, now)
 		m.key = c.h.Key(m)
 		if m.key == "" {
 			m.key = m.GroupID
@@ -172,12 +173,15 @@ func (c *Consumer) receive(ctx context.Context, n int, attempt string) ([]*Messa
 	return msgs, nil
 }
 
-// deliver puts received messages in their lanes and gives back the room
-// reserved for them. During shutdown they are released at once instead.
-func (c *Consumer) deliver(msgs []*Message, reserved int) {
+// deliver puts messages received from s in their lanes and gives back the
+// room reserved for them. A lane not running is listed as ready, or moved
+// up when a message of a higher priority joins it. During shutdown the
+// messages are released at once instead.
+func (c *Consumer) deliver(s *source, msgs []*Message, reserved int) {
 	release := false
 	c.mu.Lock()
-	c.reserved -= reserved
+	s.reserved -= reserved
+	s.held += len(msgs)
 	if len(msgs) > 0 {
 		c.lastBusy = time.Now()
 	}
@@ -191,12 +195,15 @@ func (c *Consumer) deliver(msgs []*Message, reserved int) {
 		m.state = stateWaiting
 		l := c.laneLocked(m.key)
 		l.push(m)
-		if !l.running && !l.queued {
-			l.queued = true
-			c.ready <- l
+		switch {
+		case l.running: // the worker lists it again when its turn ends
+		case l.queued:
+			c.ready.raise(l, m.src.priority)
+		default:
+			c.ready.push(l, m.src.priority)
 		}
 	}
-	c.heldChangedLocked()
+	c.roomChangedLocked(s)
 	c.mu.Unlock()
 	if len(msgs) > 0 {
 		c.obs.Received(len(msgs))

@@ -68,10 +68,10 @@ type Observer interface {
 type NopObserver struct{}
 
 func (NopObserver) JobDone(string, string, time.Duration, time.Duration) {}
-func (NopObserver) APICall(string, string, time.Duration)        {}
-func (NopObserver) Conflicts(int)                                {}
-func (NopObserver) LimiterWait(string, time.Duration)            {}
-func (NopObserver) BudgetWait(time.Duration)                     {}
+func (NopObserver) APICall(string, string, time.Duration)                {}
+func (NopObserver) Conflicts(int)                                        {}
+func (NopObserver) LimiterWait(string, time.Duration)                    {}
+func (NopObserver) BudgetWait(time.Duration)                             {}
 
 // Config holds the updater's collaborators. Writes and Reads are required;
 // the rest have defaults.

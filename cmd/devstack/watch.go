@@ -145,7 +145,7 @@ func (w *watch) snapshot() (stats, error) {
 		for _, m := range f.GetMetric() {
 			switch f.GetName() {
 			case "pcsync_jobs_total":
-				s.jobs[label(m, "outcome")] = m.GetCounter().GetValue()
+				s.jobs[label(m, "outcome")] += m.GetCounter().GetValue() // summed over the queues
 			case "pcsync_api_requests_total":
 				op := label(m, "operation")
 				if s.api[op] == nil {

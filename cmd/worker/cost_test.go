@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"io"
 	"strings"
 	"testing"
 )
@@ -34,5 +36,27 @@ func TestCostSummary(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestOneOffToolsTakeOneQueue(t *testing.T) {
+	list := "https://sqs.us-east-1.amazonaws.com/1/pcsync-realtime,https://sqs.us-east-1.amazonaws.com/1/pcsync-bulk"
+	for _, cmd := range []func(context.Context, []string, func(string) string, io.Writer, io.Writer) error{
+		func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+			return runEnqueue(ctx, args, getenv, strings.NewReader(""), stdout, stderr)
+		},
+		runDLQ, runRedrive,
+	} {
+		var stderr strings.Builder
+		getenv := func(k string) string {
+			if k == "PCSYNC_QUEUE_URL" {
+				return list
+			}
+			return ""
+		}
+		err := cmd(context.Background(), []string{"jobs.jsonl"}, getenv, io.Discard, &stderr)
+		if err == nil || !strings.Contains(stderr.String(), "-queue-url (PCSYNC_QUEUE_URL) takes one queue") {
+			t.Errorf("got %v, %q; want a usage error saying -queue-url takes one queue", err, stderr.String())
+		}
 	}
 }

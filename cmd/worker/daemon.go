@@ -17,8 +17,8 @@ import (
 
 // daemonConfig is everything "worker run" is told.
 type daemonConfig struct {
-	queueURL     string
-	dlqURL       string
+	queueURLs    urlList // in priority order, first highest
+	dlqURLs      urlList // none, or one per queue ("-": its RedrivePolicy's)
 	workers      int
 	maxHeld      int
 	maxBatch     int
@@ -37,8 +37,8 @@ type daemonConfig struct {
 
 func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.StringVar(&c.queueURL, "queue-url", "", "URL of the SQS queue of jobs (required)")
-	fs.StringVar(&c.dlqURL, "dlq-url", "", "URL of the dead-letter queue; default: the queue's RedrivePolicy target")
+	fs.Var(&c.queueURLs, "queue-url", "URL of an SQS queue of jobs (required); repeat it for several queues, in priority order, first highest (the environment variable takes a comma-separated list)")
+	fs.Var(&c.dlqURLs, "dlq-url", "URL of the dead-letter queue of each -queue-url, in the same order (\"-\": that queue's RedrivePolicy target); default: every queue's RedrivePolicy target")
 	fs.IntVar(&c.workers, "workers", 16, "engagements worked on at once")
 	fs.IntVar(&c.maxHeld, "max-held", 0, "most messages held at once (received, not finished); 0: 2 x workers + 10 per poller")
 	fs.IntVar(&c.maxBatch, "max-batch", daemon.DefaultMaxBatch, "most waiting jobs of one engagement handled together (coalescing)")
@@ -58,8 +58,11 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 
 func (c *daemonConfig) validate() error {
 	var errs []error
-	if c.queueURL == "" {
+	if len(c.queueURLs) == 0 {
 		errs = append(errs, errors.New("-queue-url (PCSYNC_QUEUE_URL) is required"))
+	}
+	if len(c.dlqURLs) > 0 && len(c.dlqURLs) != len(c.queueURLs) {
+		errs = append(errs, fmt.Errorf("-dlq-url must be given once per -queue-url, in the same order (\"-\" for a queue's RedrivePolicy target): got %d for %d queues", len(c.dlqURLs), len(c.queueURLs)))
 	}
 	if c.workers < 1 {
 		errs = append(errs, fmt.Errorf("-workers must be at least 1, got %d", c.workers))
@@ -159,7 +162,7 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 
 func (c *daemonConfig) daemon() daemon.Config {
 	return daemon.Config{
-		QueueURL: c.queueURL, DLQURL: c.dlqURL, Workers: c.workers, MaxHeld: c.maxHeld, MaxBatch: c.maxBatch,
+		QueueURLs: c.queueURLs, DLQURLs: c.dlqURLs.orDiscover(), Workers: c.workers, MaxHeld: c.maxHeld, MaxBatch: c.maxBatch,
 		WriteRPS: c.writeRPS, ReadRPS: c.readRPS, WriteBudget: c.writeBudget, ReadBudget: c.readBudget, DrainTimeout: c.drainTimeout,
 		MetricsAddr: c.metricsAddr, ExitWhenIdle: c.exitWhenIdle, StateFile: c.stateFile, Pprof: c.pprof,
 	}

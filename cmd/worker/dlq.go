@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -66,7 +67,7 @@ func runDLQ(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := applyEnv(fs, getenv, queueEnv); err != nil {
+	if err := errors.Join(applyEnv(fs, getenv, queueEnv), oneQueueEach(fs)); err != nil {
 		fmt.Fprintln(stderr, "worker dlq:", err)
 		return exitError{exitUsage}
 	}
@@ -198,7 +199,7 @@ func runRedrive(ctx context.Context, args []string, getenv func(string) string, 
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := applyEnv(fs, getenv, queueEnv); err != nil {
+	if err := errors.Join(applyEnv(fs, getenv, queueEnv), oneQueueEach(fs)); err != nil {
 		fmt.Fprintln(stderr, "worker redrive:", err)
 		return exitError{exitUsage}
 	}

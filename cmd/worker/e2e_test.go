@@ -644,7 +644,7 @@ func TestE2EEnqueueThenRunWithMetrics(t *testing.T) {
 	})
 	metricsText := waitFor(t, 30*time.Second, func() (string, bool) {
 		body, status := httpGet(t, "http://"+addr+"/metrics")
-		return body, status == 200 && strings.Contains(body, `pcsync_jobs_total{outcome="applied"} 10`)
+		return body, status == 200 && regexp.MustCompile(`pcsync_jobs_total\{outcome="applied",queue="[^"]+"\} 10\b`).MatchString(body)
 	})
 	for _, want := range []string{
 		`pcsync_messages_received_total 10`,

@@ -66,7 +66,7 @@ func runEnqueue(ctx context.Context, args []string, getenv func(string) string, 
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := applyEnv(fs, getenv, queueEnv); err != nil {
+	if err := errors.Join(applyEnv(fs, getenv, queueEnv), oneQueueEach(fs)); err != nil {
 		fmt.Fprintln(stderr, "worker enqueue:", err)
 		return exitError{exitUsage}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,34 @@ import (
 // PCSYNC_QUEUE_URL.
 func envName(flagName string) string {
 	return "PCSYNC_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// urlList is a flag that may be repeated, its values kept in order, and
+// whose environment variable holds a comma-separated list.
+type urlList []string
+
+func (l *urlList) String() string { return strings.Join(*l, ",") }
+
+func (l *urlList) Set(v string) error {
+	for _, u := range strings.Split(v, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			return fmt.Errorf("empty URL in %q", v)
+		}
+		*l = append(*l, u)
+	}
+	return nil
+}
+
+// orDiscover returns the list with "-" (find it from the queue) as "".
+func (l urlList) orDiscover() []string {
+	out := make([]string, len(l))
+	for i, u := range l {
+		if u != "-" {
+			out[i] = u
+		}
+	}
+	return out
 }
 
 // envFlags names the flags that take their value from the environment;
@@ -24,6 +53,20 @@ func (e envFlags) has(name string) bool { return e == nil || e[name] }
 
 // queueEnv is the environment the one-off tools read.
 var queueEnv = envFlags{"queue-url": true, "dlq-url": true}
+
+// oneQueueEach checks that the one-off tools got one queue per flag: the
+// worker's PCSYNC_QUEUE_URL and PCSYNC_DLQ_URL may hold comma-separated
+// lists (its queues in priority order), which these tools must not take
+// for one URL.
+func oneQueueEach(fs *flag.FlagSet) error {
+	var errs []error
+	for _, name := range []string{"queue-url", "dlq-url"} {
+		if f := fs.Lookup(name); f != nil && strings.Contains(f.Value.String(), ",") {
+			errs = append(errs, fmt.Errorf("-%s (%s) takes one queue, got the list %q: give the one this command is for", name, envName(name), f.Value.String()))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // applyEnv sets every env-backed flag not given on the command line from
 // its environment variable, so a flag always wins over the environment. A

@@ -181,7 +181,7 @@ func TestReliabilityNoPersonalDataInLogsOrMetrics(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		return string(b), strings.Contains(string(b), `pcsync_jobs_total{outcome="dead_lettered"} 5`) &&
+		return string(b), regexp.MustCompile(`pcsync_jobs_total\{outcome="dead_lettered",queue="[^"]+"\} 5\b`).Match(b) &&
 			regexp.MustCompile(`pcsync_messages_acked_total 20\b`).Match(b)
 	})
 	cancel()

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,10 +37,17 @@ import (
 const DefaultMaxBatch = 10
 
 // Config is what a worker is told. Zero values take the defaults of the
-// packages underneath; QueueURL, WriteRPS and ReadRPS are required.
+// packages underneath; a queue (QueueURL or QueueURLs), WriteRPS and
+// ReadRPS are required.
 type Config struct {
-	QueueURL     string
-	DLQURL       string // "": the queue's RedrivePolicy target
+	QueueURL string
+	DLQURL   string // "": the queue's RedrivePolicy target
+	// QueueURLs are several queues instead of QueueURL, in priority order,
+	// first highest: event-driven updates before the nightly batch. DLQURLs
+	// is empty or gives each its dead-letter queue, in the same order ("":
+	// that queue's RedrivePolicy target).
+	QueueURLs    []string
+	DLQURLs      []string
 	Workers      int
 	MaxHeld      int
 	MaxBatch     int     // waiting jobs of one engagement handled together; 0: DefaultMaxBatch
@@ -83,6 +91,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	m.Queues(queueNames(c)...)
 
 	// The metrics read the circuit, the limiters, the budget and (once it
 	// is built, below) the consumer at every scrape.
@@ -126,6 +135,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 	consumer, err := queue.NewConsumer(sqsClient, queue.Config{
 		QueueURL:     c.QueueURL,
 		DLQURL:       c.DLQURL,
+		Queues:       sources(c.QueueURLs, c.DLQURLs),
 		Workers:      c.Workers,
 		MaxHeld:      c.MaxHeld,
 		MaxBatch:     c.MaxBatch,
@@ -207,7 +217,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			served <- err
 		}()
 	}
-	d.log.Info("worker started", "queue", d.cfg.QueueURL, "workers", d.cfg.Workers,
+	d.log.Info("worker started", "queues", queueNames(d.cfg), "workers", d.cfg.Workers,
 		"write_rps", d.cfg.WriteRPS, "read_rps", d.cfg.ReadRPS, "write_budget", d.cfg.WriteBudget, "read_budget", d.cfg.ReadBudget)
 	var errs []error
 	if err := d.consumer.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -255,4 +265,31 @@ func (g gates) Wait(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// sources are the queues of QueueURLs with their dead-letter queues.
+func sources(urls, dlqs []string) []queue.Source {
+	var out []queue.Source
+	for i, u := range urls {
+		src := queue.Source{URL: u}
+		if i < len(dlqs) {
+			src.DLQURL = dlqs[i]
+		}
+		out = append(out, src)
+	}
+	return out
+}
+
+// queueNames are the names of the worker's queues, in priority order, as
+// the queue labels its messages (the last segment of the URL).
+func queueNames(c Config) []string {
+	urls := c.QueueURLs
+	if c.QueueURL != "" {
+		urls = []string{c.QueueURL}
+	}
+	names := make([]string, len(urls))
+	for i, u := range urls {
+		names[i] = path.Base(u)
+	}
+	return names
 }

@@ -20,7 +20,8 @@ func (j jobs) Key(m *queue.Message) string { return updater.LaneKey(m.Body) }
 func (j jobs) Handle(ctx context.Context, batch []*queue.Message) []queue.Outcome {
 	ds := make([]updater.Delivery, len(batch))
 	for i, m := range batch {
-		ds[i] = updater.Delivery{ID: m.ID, Body: m.Body, ReceiveCount: m.ReceiveCount, SentAt: m.SentAt}
+		ds[i] = updater.Delivery{ID: m.ID, Body: m.Body, ReceiveCount: m.ReceiveCount, SentAt: m.SentAt,
+			Priority: m.Priority, Queue: m.Queue}
 	}
 	verdicts := j.u.Apply(ctx, ds)
 	outs := make([]queue.Outcome, len(verdicts))
