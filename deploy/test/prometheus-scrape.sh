@@ -7,9 +7,14 @@
 #   3. "worker run" applies them while a real Prometheus scrapes it every
 #      second (with the alert rules loaded);
 #   4. the script waits until Prometheus's HTTP API reports
-#      pcsync_jobs_total{outcome="applied"} equal to the number of jobs, runs
-#      every expression of the Grafana dashboard against Prometheus, and
-#      stops the worker with SIGTERM, which must exit 0.
+#      sum(pcsync_jobs_total{queue!="", outcome="applied"}) equal to the
+#      number of jobs (the queue label is what the rules and the dashboard's
+#      per-queue panels read), runs every expression of the Grafana dashboard
+#      against Prometheus, and stops the worker with SIGTERM, which must
+#      exit 0.
+#
+# The worker reads the one queue devstack makes: the dashboard's per-queue
+# panels must work with a single queue too ($queue set to All, ".*").
 #
 # Usage: bash deploy/test/prometheus-scrape.sh
 #
@@ -212,7 +217,7 @@ wait_for "the worker's metrics listener" worker_listening
 curl -fsS --max-time 5 "http://$worker_addr/healthz" >/dev/null || fail "the worker's /healthz does not answer"
 log "worker running, metrics on http://$worker_addr/metrics"
 
-applied_query='pcsync_jobs_total{outcome="applied"}'
+applied_query='sum(pcsync_jobs_total{queue!="", outcome="applied"})'
 applied=""
 all_applied() {
   alive "$worker_pid" || fail "worker exited before its jobs were applied"
@@ -260,6 +265,7 @@ while IFS= read -r expr; do
   q=${q//\$job/pcsync}
   q=${q//\$namespace/.*}
   q=${q//\$instance/.*}
+  q=${q//\$queue/.*}
   body=$(curl -sS --max-time 5 "$prom/api/v1/query" --data-urlencode "query=$q") ||
     fail "dashboard query failed: $q"
   case $body in
