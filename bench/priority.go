@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -95,12 +94,7 @@ func runPriority(ctx context.Context, e *env, bulk, realtime int, twoQueues bool
 		return priorityRun{}, err
 	}
 	start, before := time.Now(), admitted()
-	lat := make([]time.Duration, realtime)
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		missed error
-	)
+	timer := newUpdateTimer(ctx, s, realtime)
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for i := range realtime {
@@ -111,25 +105,11 @@ func runPriority(ctx context.Context, e *env, bulk, realtime int, twoQueues bool
 			case <-tick.C:
 			}
 		}
-		eng := devstack.EngagementID(bulk + i + 1)
-		st, _ := s.Sim.Engagement(eng)
-		body := jobBody(eng, "1", st.ModifiedAt, time.Now(), 2)
-		sent := time.Now()
-		if _, err := s.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(rtURL), MessageBody: aws.String(body)}); err != nil {
+		if err := timer.send(i, rtURL, devstack.EngagementID(bulk+i+1), 2, 10*time.Minute); err != nil {
 			return priorityRun{}, err
 		}
-		wg.Go(func() {
-			at, err := appliedAt(ctx, s.Sim, eng, 10*time.Minute)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				missed = err
-				return
-			}
-			lat[i] = at.Sub(sent)
-		})
 	}
-	wg.Wait()
+	lat, missed := timer.wait()
 	took, writes := time.Since(start), admitted()-before
 	stop()
 	if err := <-done; err != nil {
@@ -138,7 +118,6 @@ func runPriority(ctx context.Context, e *env, bulk, realtime int, twoQueues bool
 	if missed != nil {
 		return priorityRun{}, missed
 	}
-	slices.Sort(lat)
 	capacity := quota * took.Seconds()
 	return priorityRun{latencies: lat, use: float64(writes) / capacity, realtime: float64(realtime) / capacity}, nil
 }

@@ -307,10 +307,7 @@ func trickle(ctx context.Context, e *env) result {
 	if err := wait(ctx, 2*time.Second); err != nil {
 		return failed(target, err)
 	}
-	lat := make([]time.Duration, n)
-	var wg sync.WaitGroup
-	var missed error
-	var mu sync.Mutex
+	timer := newUpdateTimer(ctx, s, n)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for i := range n {
@@ -319,27 +316,11 @@ func trickle(ctx context.Context, e *env) result {
 			return failed(target, ctx.Err())
 		case <-tick.C:
 		}
-		eng := devstack.EngagementID(i + 1)
-		st, _ := s.Sim.Engagement(eng)
-		body := jobBody(eng, "1", st.ModifiedAt, time.Now(), 1)
-		sent := time.Now()
-		if _, err := s.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(s.QueueURL), MessageBody: aws.String(body)}); err != nil {
+		if err := timer.send(i, s.QueueURL, devstack.EngagementID(i+1), 1, 30*time.Second); err != nil {
 			return failed(target, err)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			at, err := appliedAt(ctx, s.Sim, eng, 30*time.Second)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				missed = err
-				return
-			}
-			lat[i] = at.Sub(sent)
-		}()
 	}
-	wg.Wait()
+	lat, missed := timer.wait()
 	stop()
 	<-done
 	if missed != nil {
@@ -366,6 +347,52 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 func pct(sorted []time.Duration, q float64) time.Duration {
 	i := int(q*float64(len(sorted))+0.999999) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// updateTimer sends updates of context 1 of engagements and times each:
+// from the send call's start until the simulator holds the write.
+type updateTimer struct {
+	ctx    context.Context
+	s      *devstack.Stack
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	lat    []time.Duration
+	missed error
+}
+
+func newUpdateTimer(ctx context.Context, s *devstack.Stack, n int) *updateTimer {
+	return &updateTimer{ctx: ctx, s: s, lat: make([]time.Duration, n)}
+}
+
+// send sends update i, a new version of eng's context 1 carrying its
+// current ModifiedAt, to the queue at url, and times it in the background
+// for at most limit.
+func (u *updateTimer) send(i int, url, eng string, version int, limit time.Duration) error {
+	st, _ := u.s.Sim.Engagement(eng)
+	body := jobBody(eng, "1", st.ModifiedAt, time.Now(), version)
+	sent := time.Now()
+	if _, err := u.s.SQS.SendMessage(u.ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(body)}); err != nil {
+		return err
+	}
+	u.wg.Go(func() {
+		at, err := appliedAt(u.ctx, u.s.Sim, eng, limit)
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if err != nil {
+			u.missed = err
+			return
+		}
+		u.lat[i] = at.Sub(sent)
+	})
+	return nil
+}
+
+// wait waits for every update sent to be written and returns the times,
+// sorted, or the first that was not written in time.
+func (u *updateTimer) wait() ([]time.Duration, error) {
+	u.wg.Wait()
+	slices.Sort(u.lat)
+	return u.lat, u.missed
 }
 
 // appliedAt polls the simulator until context 1 of eng has been written.
