@@ -209,7 +209,7 @@ func (cfg Config) checkQueues(bad func(format string, args ...any)) []Source {
 			continue
 		}
 		byURL[q.URL] = i
-		name := sourceName(q.URL)
+		name := QueueName(q.URL)
 		if j, dup := byName[name]; dup {
 			bad("%s.URL (%s) has the queue name %q of Queues[%d].URL; logs and metrics tell the queues apart by name", field, q.URL, name, j)
 		}

@@ -177,8 +177,8 @@ func TestQueuesNames(t *testing.T) {
 		"http://localhost:4566/000000000000/pcsync-bulk/":                  "pcsync-bulk",
 		"http://localhost:4566": "localhost:4566",
 	} {
-		if got := sourceName(url); got != want {
-			t.Errorf("sourceName(%q): got %q, want %q", url, got, want)
+		if got := QueueName(url); got != want {
+			t.Errorf("QueueName(%q): got %q, want %q", url, got, want)
 		}
 	}
 }

@@ -50,7 +50,7 @@ func createTwoQueues(t *testing.T, client *sqs.Client, attrs map[string]string) 
 func testMultiQueueKeyLanes(t *testing.T, endpoint string) {
 	client := newClient(endpoint, nil)
 	rt, bulk := createTwoQueues(t, client, map[string]string{"VisibilityTimeout": "5"})
-	rtName, bulkName := sourceName(rt), sourceName(bulk)
+	rtName, bulkName := QueueName(rt), QueueName(bulk)
 
 	var mu sync.Mutex
 	inflight := map[string]int{}
@@ -199,7 +199,7 @@ func testMultiQueueOutcomes(t *testing.T, endpoint string) {
 	rt := createQueue(t, admin, queueName(t, "-realtime"), map[string]string{"VisibilityTimeout": "6"})
 	policy := fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"5"}`, queueARN(t, admin, bulkDLQ))
 	bulk := createQueue(t, admin, queueName(t, "-bulk"), map[string]string{"VisibilityTimeout": "10", "RedrivePolicy": policy})
-	vts := map[string]int{sourceName(rt): 6, sourceName(bulk): 10} // seconds, by queue name
+	vts := map[string]int{QueueName(rt): 6, QueueName(bulk): 10} // seconds, by queue name
 	bodies := map[string][]string{rt: {"rslow:x", "rdead:x", "rok:x"}, bulk: {"bslow:x", "bdead:x", "bok:x"}}
 	for url, bs := range bodies {
 		sendBodies(t, admin, url, bs, nil)
@@ -246,18 +246,18 @@ func testMultiQueueOutcomes(t *testing.T, endpoint string) {
 			}
 		}
 		if v, f := depth(t, admin, url); v != 0 || f != 0 {
-			t.Errorf("%s after the run: got %d visible and %d in flight, want 0 and 0", sourceName(url), v, f)
+			t.Errorf("%s after the run: got %d visible and %d in flight, want 0 and 0", QueueName(url), v, f)
 		}
 	}
 	for dlq, want := range map[string]string{rtDLQ: "rdead:x", bulkDLQ: "bdead:x"} {
 		got := receiveAll(t, admin, dlq, 1, 5*time.Second)
 		if len(got) != 1 || *got[0].Body != want {
-			t.Errorf("%s: got %d messages, want just %s", sourceName(dlq), len(got), want)
+			t.Errorf("%s: got %d messages, want just %s", QueueName(dlq), len(got), want)
 			continue
 		}
-		wantReason := "from " + sourceName(map[string]string{rtDLQ: rt, bulkDLQ: bulk}[dlq])
+		wantReason := "from " + QueueName(map[string]string{rtDLQ: rt, bulkDLQ: bulk}[dlq])
 		if reason := deref(got[0].MessageAttributes[AttrErrorReason].StringValue); reason != wantReason {
-			t.Errorf("%s: reason %q, want %q", sourceName(dlq), reason, wantReason)
+			t.Errorf("%s: reason %q, want %q", QueueName(dlq), reason, wantReason)
 		}
 	}
 
@@ -266,7 +266,7 @@ func testMultiQueueOutcomes(t *testing.T, endpoint string) {
 	deleted := map[string]bool{}
 	for _, op := range []string{OpChangeMessageVisibilityBatch, OpDeleteMessageBatch} {
 		for _, call := range wireEntries(t, counter, op) {
-			name := sourceName(call.QueueURL)
+			name := QueueName(call.QueueURL)
 			for _, e := range call.Entries {
 				if queueOf[e.ReceiptHandle] != name {
 					t.Errorf("%s to %s carries a message of %q", op, name, queueOf[e.ReceiptHandle])
@@ -308,7 +308,7 @@ func testMultiQueueShutdown(t *testing.T, endpoint string) {
 	bodies := map[string][]string{}
 	for _, url := range []string{rt, bulk} {
 		for i := range perQueue {
-			bodies[url] = append(bodies[url], fmt.Sprintf("%s-%d:x", sourceName(url), i))
+			bodies[url] = append(bodies[url], fmt.Sprintf("%s-%d:x", QueueName(url), i))
 		}
 	}
 
@@ -381,7 +381,7 @@ func testMultiQueueShutdown(t *testing.T, endpoint string) {
 		slices.Sort(got)
 		slices.Sort(want)
 		if !slices.Equal(got, want) {
-			t.Errorf("%s after the shutdown: got %v, want every message not acked, once: %v", sourceName(url), got, want)
+			t.Errorf("%s after the shutdown: got %v, want every message not acked, once: %v", QueueName(url), got, want)
 		}
 	}
 }
@@ -395,7 +395,7 @@ func testMultiQueueExitWhenIdle(t *testing.T, endpoint string) {
 	for _, url := range []string{rt, bulk} {
 		var bodies []string
 		for i := range 5 {
-			bodies = append(bodies, fmt.Sprintf("%s-%d:x", sourceName(url), i))
+			bodies = append(bodies, fmt.Sprintf("%s-%d:x", QueueName(url), i))
 		}
 		sendBodies(t, client, url, bodies, nil)
 	}
@@ -412,7 +412,7 @@ func testMultiQueueExitWhenIdle(t *testing.T, endpoint string) {
 	}
 	for _, url := range []string{rt, bulk} {
 		if v, f := depth(t, client, url); v != 0 || f != 0 {
-			t.Errorf("%s after the run: got %d visible and %d in flight, want 0 and 0", sourceName(url), v, f)
+			t.Errorf("%s after the run: got %d visible and %d in flight, want 0 and 0", QueueName(url), v, f)
 		}
 	}
 }

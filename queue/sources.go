@@ -55,7 +55,7 @@ func newSources(queues []Source, log *slog.Logger) []*source {
 		s := &source{
 			priority: i,
 			url:      q.URL,
-			name:     sourceName(q.URL),
+			name:     QueueName(q.URL),
 			fifo:     isFIFOURL(q.URL),
 			dlqURL:   q.DLQURL,
 		}
@@ -69,9 +69,10 @@ func newSources(queues []Source, log *slog.Logger) []*source {
 	return srcs
 }
 
-// sourceName is a queue's name: the last path segment of its URL, as in
+// QueueName is a queue's name, as Message.Queue gives it and the metrics
+// label it: the last path segment of its URL, as in
 // https://sqs.us-east-1.amazonaws.com/123456789012/pcsync-realtime.
-func sourceName(queueURL string) string {
+func QueueName(queueURL string) string {
 	if u, err := url.Parse(queueURL); err == nil {
 		if name := path.Base(u.Path); name != "/" && name != "." {
 			return name

@@ -15,7 +15,10 @@ import (
 // apply writes one job, healing stale timestamps, until it is applied, is
 // found in place, or decide ends its turn: sent back for later,
 // dead-lettered, or abandoned.
-func (u *Updater) apply(ctx context.Context, d *Delivery, job *Job, log *slog.Logger) Verdict {
+//
+// prio is the priority its calls take under the rate limiters: the highest
+// of the jobs it stands for (coalesce.go).
+func (u *Updater) apply(ctx context.Context, d *Delivery, prio int, job *Job, log *slog.Logger) Verdict {
 	in := job.Input
 	eng := EngagementKey(&in)
 	a := newAttempt(u.cfg.Policy, d.ReceiveCount, time.Now())
@@ -34,6 +37,17 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, job *Job, log *slog.Lo
 	// a restart, or by another): it is read, so that it is found in place
 	// instead of written again.
 	seen := u.freshView(eng, time.Now())
+	switch {
+	case seen == nil:
+	case ts != nil && (seen.ModifiedAt == nil || newer(*ts, *seen.ModifiedAt)):
+		// The job's own timestamp says the engagement changed since that
+		// read: it cannot tell what the context holds now.
+		seen = nil
+	case !hasContext(seen, aws.ToString(in.ContextIdentifier)):
+		// This worker wrote the context since that read (wrote): what
+		// it holds now is not in the view.
+		seen = nil
+	}
 	needRead := ts == nil || d.ReceiveCount > 1
 	read := seen == nil && (needRead || u.readFirstPays())
 	wrote := false
@@ -42,13 +56,16 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, job *Job, log *slog.Lo
 		if read {
 			op = OpGet
 			var ge *partnercentral.GetEngagementOutput
-			if ge, err = u.getEngagement(ctx, d.Priority, &in, !needRead && !wrote); err == nil {
+			ge, err = u.getEngagement(ctx, prio, &in, !needRead && !wrote)
+			switch {
+			case err == nil && ge.ModifiedAt == nil:
+				// Nothing to write with; the service always says.
+				err = errNoModifiedAt
+			case err == nil:
 				read, seen = false, ge
 				u.views.put(eng, view{ge: ge, at: time.Now()})
-				if ge.ModifiedAt != nil {
-					u.modifiedAt.put(eng, *ge.ModifiedAt)
-				}
-			} else if errors.Is(err, errReadSkipped) {
+				u.modifiedAt.put(eng, *ge.ModifiedAt)
+			case errors.Is(err, errReadSkipped):
 				read, err = false, nil
 			}
 		}
@@ -75,15 +92,16 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, job *Job, log *slog.Lo
 			seen = nil
 		}
 		if err == nil && ts == nil {
-			// Nothing to write with: the read this job needs was skipped
-			// or gave no timestamp. Read (again).
-			read, needRead = true, true
-			continue
+			// Nothing to write with (cannot happen: a read only this job's
+			// economy asked for is the only one skipped, and such a job
+			// has a timestamp). Read, after a backoff.
+			op, err, read, needRead = OpGet, errNoModifiedAt, true, true
 		}
 		if err == nil {
+			op = OpUpdate
 			in.EngagementLastModifiedAt = ts
 			wrote = true
-			out, werr := u.updateContext(ctx, d.Priority, &in)
+			out, werr := u.updateContext(ctx, prio, &in)
 			if werr == nil {
 				if out.EngagementLastModifiedAt != nil {
 					u.modifiedAt.put(eng, *out.EngagementLastModifiedAt)
@@ -92,6 +110,10 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, job *Job, log *slog.Lo
 				a.reportConflicts(u.obs)
 				return Verdict{Outcome: OutcomeApplied}
 			}
+			// A failed write may have been applied (a lost response) or
+			// met someone else's: the engagement's last read no longer
+			// says what it holds.
+			u.views.remove(eng)
 			err = werr
 		}
 		s := decide(ctx, err, op, a, circuitView{closes: u.circuit.Closes(), nextProbe: u.circuit.NextProbe()}, time.Now())

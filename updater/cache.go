@@ -47,6 +47,16 @@ func (m *boundedMap[V]) put(key string, v V) {
 	m.putLocked(key, v)
 }
 
+// remove forgets key.
+func (m *boundedMap[V]) remove(key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.items[key]; ok {
+		m.order.Remove(e.elem)
+		delete(m.items, key)
+	}
+}
+
 func (m *boundedMap[V]) putLocked(key string, v V) {
 	if e, ok := m.items[key]; ok {
 		e.value = v

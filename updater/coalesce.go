@@ -54,15 +54,22 @@ func (u *Updater) Apply(ctx context.Context, batch []Delivery) []Verdict {
 		}
 		groups[ck] = append(groups[ck], p)
 	}
+	// A batch may mix queues (the lane is the engagement's, whichever
+	// queue its jobs came from): the contexts of realtime jobs go first,
+	// and each context's calls take the highest priority among its jobs.
+	prio := func(ck string) int {
+		return slices.MinFunc(groups[ck], func(a, b pending) int { return a.d.Priority - b.d.Priority }).d.Priority
+	}
+	slices.SortStableFunc(order, func(a, b string) int { return prio(a) - prio(b) })
 	for _, ck := range order {
-		u.applyContext(ctx, ck, groups[ck], settle)
+		u.applyContext(ctx, ck, prio(ck), groups[ck], settle)
 	}
 	return out
 }
 
 // applyContext settles every job of one context: the newest is applied,
 // the rest follow its fate.
-func (u *Updater) applyContext(ctx context.Context, ck string, jobs []pending, settle func(pending, Verdict)) {
+func (u *Updater) applyContext(ctx context.Context, ck string, prio int, jobs []pending, settle func(pending, Verdict)) {
 	// Newest first; on a tie the later received wins.
 	slices.SortStableFunc(jobs, func(a, b pending) int {
 		if c := b.fresh.Compare(a.fresh); c != 0 {
@@ -100,7 +107,7 @@ func (u *Updater) applyContext(ctx context.Context, ck string, jobs []pending, s
 		if err := u.intend(ck, p.job.SourceUpdatedAt); err != nil {
 			v = verdictOf(decide(ctx, &stateError{err: err}, OpUpdate, newAttempt(u.cfg.Policy, p.d.ReceiveCount, time.Now()), circuitView{}, time.Now()))
 		} else {
-			v = u.apply(ctx, p.d, p.job, log)
+			v = u.apply(ctx, p.d, prio, p.job, log)
 		}
 		switch v.Outcome {
 		case OutcomeApplied, OutcomeUnchanged, OutcomeAlreadyApplied:

@@ -120,7 +120,13 @@ func decide(ctx context.Context, err error, op string, a *attempt, cv circuitVie
 			delay: min(spent.wait+time.Duration(rand.Int64N(int64(time.Minute))), maxRequeueDelay)}
 	}
 
-	switch class := retry.Classify(ctx, err); class {
+	class := retry.Classify(ctx, err)
+	if errors.Is(err, errNoModifiedAt) && class != retry.Canceled {
+		// A read that said nothing to write with: try again, within the
+		// attempt's budget, as after any transient failure.
+		class = retry.Transient
+	}
+	switch class {
 	case retry.Permanent:
 		return step{kind: stepDeadLetter, class: deadLetterClass(err), reason: retry.Reason(err)}
 	case retry.Canceled:
@@ -210,6 +216,9 @@ func ambiguous(err error) bool {
 	)
 	return errors.As(err, &send) || errors.As(err, &internal) || errors.As(err, &timeout) || errors.As(err, &unread)
 }
+
+// errNoModifiedAt says a read gave no ModifiedAt to write with.
+var errNoModifiedAt = errors.New("GetEngagement returned no ModifiedAt")
 
 // maxClockSkew is how far in the future a SourceUpdatedAt may be.
 const maxClockSkew = 5 * time.Minute

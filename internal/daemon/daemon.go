@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"path"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -281,7 +280,7 @@ func sources(urls, dlqs []string) []queue.Source {
 }
 
 // queueNames are the names of the worker's queues, in priority order, as
-// the queue labels its messages (the last segment of the URL).
+// the queue labels its messages.
 func queueNames(c Config) []string {
 	urls := c.QueueURLs
 	if c.QueueURL != "" {
@@ -289,7 +288,7 @@ func queueNames(c Config) []string {
 	}
 	names := make([]string, len(urls))
 	for i, u := range urls {
-		names[i] = path.Base(u)
+		names[i] = queue.QueueName(u)
 	}
 	return names
 }
