@@ -133,6 +133,27 @@ func NewConsumer(client SQS, cfg Config, h Handler) (*Consumer, error) {
 // messages and finishes the running ones. For a readiness probe.
 func (c *Consumer) Draining() bool { return c.draining.Load() }
 
+// Health reports whether SQS answers for every queue: nil when Run has
+// found each queue (read its attributes) and, for a queue whose latest
+// call failed, the queue answered within the last 2 × (WaitTime + 10 s),
+// twice the longest a ReceiveMessage may take; otherwise an error naming
+// each queue in trouble, "sqs: queue pcsync-bulk: no answer for 45s: <the
+// last error>", which wraps that error. The calls that count are
+// ReceiveMessage and GetQueueAttributes. A queue nobody asks (its pollers
+// wait for room or for the Gate) keeps what its last call said. It is safe
+// for concurrent use and cheap (a lock per queue, no SQS call), for a
+// readiness probe.
+func (c *Consumer) Health() error {
+	bound := 2 * (c.cfg.WaitTime + receiveSlack)
+	var errs []error
+	for _, s := range c.srcs {
+		if err := s.health.check(s.name, bound); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Held is the number of messages held from all queues: received and not
 // yet deleted, released or given up. It is safe for concurrent use, for a
 // gauge read at scrape time.
@@ -190,6 +211,10 @@ func (c *Consumer) Busy() int {
 func (c *Consumer) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRun
+	}
+	now := time.Now()
+	for _, s := range c.srcs {
+		s.health.start(now)
 	}
 	if err := c.prepare(ctx); err != nil {
 		if ctx.Err() != nil {

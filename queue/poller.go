@@ -68,12 +68,14 @@ func (c *Consumer) poll(ctx, recvCtx context.Context, s *source) {
 			}
 			failures++
 			s.recvStreak.fail(s.log, err)
+			s.health.fail(err)
 			if !retry.Sleep(ctx, backoff(failures, recvBackoffBase, recvBackoffMax)) {
 				return
 			}
 		case len(msgs) == 0:
 			failures = 0
 			s.recvStreak.ok(s.log)
+			s.health.ok()
 			c.obs.ReceiveEmpty()
 			// A long poll already waited; the extra pause only matters
 			// when SQS answers empty at once (a queue being purged, an
@@ -85,6 +87,7 @@ func (c *Consumer) poll(ctx, recvCtx context.Context, s *source) {
 		default:
 			failures, empties = 0, 0
 			s.recvStreak.ok(s.log)
+			s.health.ok()
 		}
 	}
 }

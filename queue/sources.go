@@ -10,6 +10,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -41,6 +42,7 @@ type source struct {
 	dlq         *Producer     // nil: no dead-letter queue
 
 	recvStreak, gateStreak, visStreak, delStreak streak
+	health                                       health
 
 	// Guarded by Consumer.mu.
 	held     int           // messages of this queue in Consumer.held
@@ -67,6 +69,70 @@ func newSources(queues []Source, log *slog.Logger) []*source {
 		srcs[i] = s
 	}
 	return srcs
+}
+
+// health is what the Consumer last heard from one queue, for
+// Consumer.Health: whether Run has found the queue, when the queue last
+// answered a call, and whether the latest call failed, and why. The calls
+// are those that show SQS answering for this queue: ReceiveMessage and
+// GetQueueAttributes (discovery, the idle check).
+type health struct {
+	mu         sync.Mutex
+	started    time.Time // when Run began; zero before
+	discovered bool
+	lastOK     time.Time
+	failing    bool  // the latest call failed
+	lastErr    error // its error
+}
+
+func (h *health) start(now time.Time) {
+	h.mu.Lock()
+	h.started = now
+	h.mu.Unlock()
+}
+
+func (h *health) found() {
+	h.mu.Lock()
+	h.discovered = true
+	h.mu.Unlock()
+}
+
+func (h *health) ok() {
+	now := time.Now()
+	h.mu.Lock()
+	h.lastOK, h.failing, h.lastErr = now, false, nil
+	h.mu.Unlock()
+}
+
+func (h *health) fail(err error) {
+	h.mu.Lock()
+	h.failing, h.lastErr = true, err
+	h.mu.Unlock()
+}
+
+// check says what is wrong with the queue, or nil: see Consumer.Health.
+func (h *health) check(name string, bound time.Duration) error {
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.started.IsZero():
+		return fmt.Errorf("sqs: queue %s: not started", name)
+	case !h.failing && !h.discovered:
+		return fmt.Errorf("sqs: queue %s: waiting for its first answer", name)
+	case !h.failing:
+		return nil
+	}
+	// With no answer yet, the silence counts from Run's start.
+	since := h.lastOK
+	if since.IsZero() {
+		since = h.started
+	}
+	silent := now.Sub(since)
+	if h.discovered && silent <= bound {
+		return nil // a short failure streak; SQS answered recently
+	}
+	return fmt.Errorf("sqs: queue %s: no answer for %v: %w", name, silent.Round(time.Second), h.lastErr)
 }
 
 // QueueName is a queue's name, as Message.Queue gives it and the metrics
@@ -135,9 +201,14 @@ func (c *Consumer) discoverWithRetry(ctx context.Context, s *source) error {
 		err := c.discover(ctx, s)
 		if err == nil {
 			failures.ok(s.log)
+			s.health.found()
 			return nil
 		}
-		if isPermanent(err) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		s.health.fail(err)
+		if isPermanent(err) {
 			return err
 		}
 		failures.fail(s.log, err)
@@ -188,15 +259,21 @@ func (c *Consumer) discover(ctx context.Context, s *source) error {
 }
 
 // queueAttributes reads attributes of s's queue.
+// The answer, or the failure unless ctx ended it, goes to s's health.
 func (c *Consumer) queueAttributes(ctx context.Context, s *source, names ...types.QueueAttributeName) (map[string]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	start := time.Now()
-	out, err := c.client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &s.url, AttributeNames: names})
+	out, err := c.client.GetQueueAttributes(callCtx, &sqs.GetQueueAttributesInput{QueueUrl: &s.url, AttributeNames: names})
 	c.obs.SQSCall(OpGetQueueAttributes, errorCode(err), time.Since(start))
 	if err != nil {
-		return nil, fmt.Errorf("read attributes of queue %s: %w", s.url, err)
+		err = fmt.Errorf("read attributes of queue %s: %w", s.url, err)
+		if ctx.Err() == nil {
+			s.health.fail(err)
+		}
+		return nil, err
 	}
+	s.health.ok()
 	return out.Attributes, nil
 }
 

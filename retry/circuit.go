@@ -2,9 +2,23 @@ package retry
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
 )
 
 // CircuitState is the circuit's position.
@@ -33,14 +47,25 @@ func (s CircuitState) String() string {
 	return "unknown"
 }
 
+// Cool-downs of a circuit whose config leaves them at zero.
+const (
+	DefaultMinCooldown = 5 * time.Second
+	// DefaultMaxCooldown caps the wait between probes, so that the worker
+	// notices the service answering again within 15 s however long it was
+	// away. A probe is one call per cool-down: four a minute cost nothing
+	// against the quotas.
+	DefaultMaxCooldown = 15 * time.Second
+)
+
 // CircuitConfig tunes a Circuit.
 type CircuitConfig struct {
 	// FailureThreshold is how many transient failures in a row, with no
 	// success between them, open the circuit ("every call failing").
 	// A systemic error (access denied, account quota spent) opens it at once.
 	FailureThreshold int
-	// MinCooldown is the first wait before a probe; each failed probe
-	// doubles it up to MaxCooldown.
+	// MinCooldown is the first wait before a probe (default 5 s); each
+	// failed probe doubles it up to MaxCooldown (default 15 s, and never
+	// below MinCooldown).
 	MinCooldown, MaxCooldown time.Duration
 	Logger                   *slog.Logger
 }
@@ -58,6 +83,7 @@ type Circuit struct {
 	failures  int
 	cooldown  time.Duration
 	openUntil time.Time
+	openedAt  time.Time // when it last opened from closed; zero while closed
 	reason    string
 	closes    uint64        // how many times the circuit closed again
 	changed   chan struct{} // closed and replaced at every state change
@@ -69,11 +95,12 @@ func NewCircuit(cfg CircuitConfig) *Circuit {
 		cfg.FailureThreshold = 20
 	}
 	if cfg.MinCooldown <= 0 {
-		cfg.MinCooldown = 5 * time.Second
+		cfg.MinCooldown = DefaultMinCooldown
 	}
-	if cfg.MaxCooldown < cfg.MinCooldown {
-		cfg.MaxCooldown = max(5*time.Minute, cfg.MinCooldown)
+	if cfg.MaxCooldown <= 0 {
+		cfg.MaxCooldown = DefaultMaxCooldown
 	}
+	cfg.MaxCooldown = max(cfg.MaxCooldown, cfg.MinCooldown)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -146,21 +173,26 @@ func (c *Circuit) Acquire(ctx context.Context) (probe bool, err error) {
 	}
 }
 
-// Record reports how a call ended. probe is what Acquire returned for it.
+// Record reports how a call ended. probe is what Acquire returned for it;
+// reason names the error (Cause(err)), and is what the circuit reports as
+// its Reason when this call opens it.
 func (c *Circuit) Record(probe bool, class Class, reason string) {
 	// What to log is decided under the lock and logged after it.
-	var opened, closed bool
-	var cooldown time.Duration
+	var opened, reopened, closed bool
+	var cooldown, openFor time.Duration
 	var was string
 	c.mu.Lock()
 	switch {
 	case class == Systemic || (class == Transient && probe):
 		if c.state != Open {
+			reopened = c.state == HalfOpen
+			reason = named(reason, class)
 			cooldown, opened = c.openLocked(probe, reason), true
 		}
 	case class == Transient:
 		c.failures++
 		if c.failures >= c.cfg.FailureThreshold && c.state == Closed {
+			reason = named(reason, class)
 			cooldown, opened = c.openLocked(false, reason), true
 		}
 	case class == Canceled:
@@ -176,17 +208,33 @@ func (c *Circuit) Record(probe bool, class Class, reason string) {
 		if c.state != Closed {
 			c.cooldown = 0
 			c.closes++
+			closed, was, openFor = true, c.reason, time.Since(c.openedAt)
+			c.openedAt = time.Time{}
 			c.setLocked(Closed)
-			closed, was = true, c.reason
 		}
 	}
 	c.mu.Unlock()
 	switch {
+	case reopened:
+		// A failed probe every 15 s would flood the log during a long
+		// outage; the opening said why, and the closing will say for how
+		// long.
+		c.cfg.Logger.Debug("circuit probe failed; still open", "reason", reason, "probe_in", cooldown)
 	case opened:
 		c.cfg.Logger.Warn("circuit open: not taking new jobs", "reason", reason, "probe_in", cooldown)
 	case closed:
-		c.cfg.Logger.Info("circuit closed: Partner Central answers again", "was_open_for", was)
+		c.cfg.Logger.Info("circuit closed: Partner Central answers again", "was_open_for", openFor.Round(time.Millisecond), "reason", was)
 	}
+}
+
+// named is reason, or a name made of the class when the caller had none:
+// the circuit's reason goes to the log and /readyz, and an empty one would
+// leave the operator guessing.
+func named(reason string, class Class) string {
+	if reason == "" {
+		return "unnamed " + class.String() + " error"
+	}
+	return reason
 }
 
 // openLocked opens the circuit and returns the cool-down before the probe.
@@ -198,6 +246,9 @@ func (c *Circuit) openLocked(probeFailed bool, reason string) time.Duration {
 		c.cooldown = min(c.cooldown*2, c.cfg.MaxCooldown)
 	}
 	c.openUntil = time.Now().Add(c.cooldown)
+	if c.state == Closed {
+		c.openedAt = time.Now()
+	}
 	c.reason = reason
 	c.failures = 0
 	c.setLocked(Open)
@@ -231,15 +282,152 @@ func (c *Circuit) Closes() uint64 {
 	return c.closes
 }
 
-// Reason is the error that last opened the circuit.
+// Reason is the error that last opened the circuit, or that last failed
+// its probe.
 func (c *Circuit) Reason() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.reason
 }
 
+// OpenSince is when the circuit opened, if it is open or probing now, and
+// has not closed since: a failed probe does not move it. It is the zero
+// time while the circuit is closed.
+func (c *Circuit) OpenSince() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.openedAt
+}
+
 func stopTimer(t *time.Timer) {
 	if t != nil {
 		t.Stop()
 	}
+}
+
+// Cause names what made a call fail, in a few words fit for the circuit's
+// reason, a log field and the readiness probe: the API's error code when
+// the service answered ("AccessDeniedException"), else what went wrong on
+// the way, with the endpoint ("connection refused to host:port",
+// "timeout waiting for host:port", "TLS to host:port: x509: certificate
+// signed by unknown authority", "DNS lookup of host: no such host"), else
+// the innermost error's text. A network error has no error code, and
+// naming it by its code alone would leave the circuit's reason empty. It
+// returns "" for nil.
+func Cause(err error) string {
+	if err == nil {
+		return ""
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) && api.ErrorCode() != "" {
+		return api.ErrorCode()
+	}
+	to := endpointOf(err)
+	at := func(prep string) string {
+		if to == "" {
+			return ""
+		}
+		return " " + prep + " " + to
+	}
+	var (
+		dns      *net.DNSError
+		verify   *tls.CertificateVerificationError
+		record   tls.RecordHeaderError
+		alert    tls.AlertError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		timeout  interface{ Timeout() bool }
+		canceled *aws.RequestCanceledError
+	)
+	switch {
+	case errors.As(err, &dns):
+		return "DNS lookup of " + dns.Name + ": " + dns.Err
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused" + at("to")
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset" + at("by")
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		// net/http's words (its error is not exported) for a connection the
+		// server closed before it answered.
+		strings.HasSuffix(innermost(err), "server closed idle connection"):
+		return "connection closed" + at("by")
+	case errors.As(err, &verify):
+		return "TLS" + at("to") + ": " + verify.Err.Error()
+	case errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid),
+		errors.As(err, &record), errors.As(err, &alert):
+		return "TLS" + at("to") + ": " + innermost(err)
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &timeout) && timeout.Timeout(),
+		errors.As(err, &canceled): // the client's own per-call timeout, as Classify reads it
+		return "timeout" + at("waiting for")
+	}
+	var resp *awshttp.ResponseError
+	if errors.As(err, &resp) {
+		return "HTTP " + httpStatus(resp.HTTPStatusCode()) + at("from")
+	}
+	if to != "" {
+		return innermost(err) + " (" + to + ")"
+	}
+	return innermost(err)
+}
+
+// endpointOf is the host:port a failed request went to, when the error
+// says: the URL of the request, else the address dialled.
+func endpointOf(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+			if u.Port() != "" {
+				return u.Host
+			}
+			switch u.Scheme {
+			case "https":
+				return u.Host + ":443"
+			case "http":
+				return u.Host + ":80"
+			}
+			return u.Host
+		}
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Addr != nil {
+		return op.Addr.String()
+	}
+	return ""
+}
+
+// innermost is the text of the error at the bottom of err's chain (the
+// first one, where errors are joined), without the layers of context the
+// SDK wraps around it, cut to 200 bytes.
+func innermost(err error) string {
+	for {
+		var next error
+		switch e := err.(type) {
+		case interface{ Unwrap() error }:
+			next = e.Unwrap()
+		case interface{ Unwrap() []error }:
+			if errs := e.Unwrap(); len(errs) > 0 {
+				next = errs[0]
+			}
+		}
+		if next == nil {
+			break
+		}
+		err = next
+	}
+	s := strings.TrimSpace(err.Error())
+	if len(s) > 200 {
+		s = strings.ToValidUTF8(s[:200], "") + "…"
+	}
+	return s
+}
+
+func httpStatus(code int) string {
+	if text := http.StatusText(code); text != "" {
+		return strconv.Itoa(code) + " " + text
+	}
+	return strconv.Itoa(code)
 }

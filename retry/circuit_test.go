@@ -2,10 +2,25 @@ package retry
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/pcsync/pcsync/partnercentral"
+	"github.com/pcsync/pcsync/partnercentral/pcsim"
 )
 
 func TestCircuitOpensProbesAndCloses(t *testing.T) {
@@ -167,4 +182,239 @@ func TestCircuitLogsOutsideItsLock(t *testing.T) {
 	if probe.underLock != 0 {
 		t.Errorf("records logged under the circuit's lock: got %d, want 0", probe.underLock)
 	}
+}
+
+// TestCircuitProbeIntervalIsCapped: however long the service stays away,
+// the next probe is at most 15 s off, so its return is noticed within 15 s;
+// and during the outage exactly one call goes out per cool-down, however
+// many callers wait.
+func TestCircuitProbeIntervalIsCapped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := NewCircuit(CircuitConfig{}) // the worker's defaults
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c.Record(false, Systemic, "AccessDeniedException")
+		opened := time.Now()
+
+		// Callers keep calling for two hours; every call that goes out is
+		// a probe and fails.
+		var mu sync.Mutex
+		var probes []time.Time
+		outage := true
+		for range 5 {
+			go func() {
+				for {
+					probe, err := c.Acquire(ctx)
+					if err != nil {
+						return
+					}
+					mu.Lock()
+					down := outage
+					if down {
+						probes = append(probes, time.Now())
+					}
+					mu.Unlock()
+					if !probe && down {
+						t.Error("a call went out during the outage that was not the probe")
+					}
+					if down {
+						c.Record(probe, Transient, "connection refused to 127.0.0.1:4567")
+						continue
+					}
+					c.Record(probe, None, "")
+					return
+				}
+			}()
+		}
+		time.Sleep(2 * time.Hour)
+		synctest.Wait()
+
+		if next := time.Until(c.NextProbe()); next > 15*time.Second || next <= 0 {
+			t.Errorf("after two hours: next probe in %v, want within 15 s", next)
+		}
+		mu.Lock()
+		gaps := map[time.Duration]int{}
+		last := opened
+		for _, p := range probes {
+			gaps[p.Sub(last)]++
+			last = p
+		}
+		n := len(probes)
+		outage = false
+		mu.Unlock()
+		want := map[time.Duration]int{5 * time.Second: 1, 10 * time.Second: 1, 15 * time.Second: n - 2}
+		if len(gaps) != len(want) || gaps[5*time.Second] != 1 || gaps[10*time.Second] != 1 || gaps[15*time.Second] != n-2 {
+			t.Errorf("gaps between probes: got %v, want %v (5 s doubling to 15 s, one probe each)", gaps, want)
+		}
+		if lo, hi := int(2*time.Hour/(15*time.Second))-1, int(2*time.Hour/(15*time.Second))+1; n < lo || n > hi {
+			t.Errorf("probes in two hours: got %d, want about %d", n, lo+1)
+		}
+
+		// The service is back: the next probe closes the circuit within 15 s.
+		back := time.Now()
+		if err := c.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(back); took > 15*time.Second {
+			t.Errorf("recovery noticed after %v, want within 15 s", took)
+		}
+		if got := c.OpenSince(); !got.IsZero() {
+			t.Errorf("OpenSince after closing: got %v, want the zero time", got)
+		}
+	})
+}
+
+func TestCircuitCooldownConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		cfg      CircuitConfig
+		min, max time.Duration
+	}{
+		{"defaults", CircuitConfig{}, 5 * time.Second, 15 * time.Second},
+		{"explicit", CircuitConfig{MinCooldown: time.Second, MaxCooldown: time.Minute}, time.Second, time.Minute},
+		{"minimum above the default cap", CircuitConfig{MinCooldown: 30 * time.Second}, 30 * time.Second, 30 * time.Second},
+		{"maximum below the minimum", CircuitConfig{MinCooldown: 10 * time.Second, MaxCooldown: time.Second}, 10 * time.Second, 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewCircuit(tc.cfg)
+			if c.cfg.MinCooldown != tc.min || c.cfg.MaxCooldown != tc.max {
+				t.Errorf("cool-downs: got %v to %v, want %v to %v", c.cfg.MinCooldown, c.cfg.MaxCooldown, tc.min, tc.max)
+			}
+		})
+	}
+}
+
+// TestCircuitOpenSince: the circuit remembers when it opened, across failed
+// probes, until it closes.
+func TestCircuitOpenSince(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := NewCircuit(CircuitConfig{})
+		if got := c.OpenSince(); !got.IsZero() {
+			t.Fatalf("closed circuit: OpenSince got %v, want the zero time", got)
+		}
+		opened := time.Now()
+		c.Record(false, Systemic, "AccessDeniedException")
+		for range 3 {
+			probe, _ := c.Acquire(context.Background())
+			c.Record(probe, Systemic, "AccessDeniedException")
+		}
+		if got := c.OpenSince(); !got.Equal(opened) {
+			t.Errorf("after three failed probes: OpenSince got %v, want %v, when it opened", got, opened)
+		}
+		probe, _ := c.Acquire(context.Background())
+		c.Record(probe, None, "")
+		if got := c.OpenSince(); !got.IsZero() {
+			t.Errorf("after closing: OpenSince got %v, want the zero time", got)
+		}
+	})
+}
+
+// TestCircuitReasonIsNeverEmpty: an error the caller could not name still
+// leaves a reason to show.
+func TestCircuitReasonIsNeverEmpty(t *testing.T) {
+	c := NewCircuit(CircuitConfig{})
+	c.Record(false, Systemic, "")
+	if got := c.Reason(); got != "unnamed systemic error" {
+		t.Errorf("Reason: got %q, want %q", got, "unnamed systemic error")
+	}
+}
+
+// TestCause names the errors the Partner Central client really returns,
+// made over the wire: a refused connection, a certificate nobody trusts,
+// a service that never answers, a connection closed without an answer, a
+// plain HTTP server where HTTPS was expected (no name of its own: the
+// error's text and the endpoint), a host that does not resolve, and the
+// service's own refusal.
+func TestCause(t *testing.T) {
+	closed := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
+	}()
+	untrusted := httptest.NewTLSServer(http.NotFoundHandler())
+	untrusted.Config.ErrorLog = log.New(io.Discard, "", 0)
+	t.Cleanup(untrusted.Close)
+	silent := listen(t, func(c net.Conn) { /* held open, never answered */ })
+	hangUp := listen(t, func(c net.Conn) { c.Close() })
+	plain := listen(t, func(c net.Conn) {
+		c.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+		c.Close()
+	})
+	denied, err := pcsim.NewServer(pcsim.Options{Faults: pcsim.Faults{DenyAccess: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(denied.Close)
+
+	for _, tc := range []struct {
+		name, endpoint string
+		want           *regexp.Regexp
+	}{
+		{"refused", "http://" + closed, regexp.MustCompile(`^connection refused to ` + regexp.QuoteMeta(closed) + `$`)},
+		{"untrusted certificate", untrusted.URL, regexp.MustCompile(`^TLS to ` + regexp.QuoteMeta(untrusted.Listener.Addr().String()) + `: x509: certificate signed by unknown authority$`)},
+		{"no answer", "http://" + silent, regexp.MustCompile(`^timeout waiting for ` + regexp.QuoteMeta(silent) + `$`)},
+		{"hung up", "http://" + hangUp, regexp.MustCompile(`^connection (closed|reset) by ` + regexp.QuoteMeta(hangUp) + `$`)},
+		{"plain HTTP answering HTTPS", "https://" + plain, regexp.MustCompile(`^http: server gave HTTP response to HTTPS client \(` + regexp.QuoteMeta(plain) + `\)$`)},
+		{"no such host", "https://no-such-host.invalid", regexp.MustCompile(`^DNS lookup of no-such-host.invalid: .+`)},
+		{"access denied", denied.URL, regexp.MustCompile(`^AccessDeniedException$`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client := partnercentral.New(partnercentral.Options{
+				Region:       "us-east-1",
+				Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+				BaseEndpoint: aws.String(tc.endpoint),
+				Timeout:      200 * time.Millisecond,
+			})
+			_, err := client.GetEngagement(t.Context(), &partnercentral.GetEngagementInput{Catalog: aws.String("Sandbox"), Identifier: aws.String("eng-0000000000001")})
+			if err == nil {
+				t.Fatal("the call succeeded")
+			}
+			if got := Cause(err); !tc.want.MatchString(got) {
+				t.Errorf("Cause: got %q, want %v\nerror: %v", got, tc.want, err)
+			}
+		})
+	}
+	if got := Cause(nil); got != "" {
+		t.Errorf("Cause(nil): got %q, want \"\"", got)
+	}
+	if got := Cause(fmt.Errorf("sign request: %w", errors.New("no credentials in the chain"))); got != "no credentials in the chain" {
+		t.Errorf("Cause of a plain wrapped error: got %q, want the innermost text", got)
+	}
+}
+
+// listen accepts connections on a loopback port and hands each to serve;
+// the listener and every connection are closed when the test ends.
+func listen(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			serve(c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
 }

@@ -90,7 +90,7 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 	latency := time.Since(start)
 	errClass := retry.Classify(ctx, err)
 	lim.Done(sentAt, errClass == retry.Throttle)
-	u.circuit.Record(probe, errClass, errorCode(err))
+	u.circuit.Record(probe, errClass, retry.Cause(err))
 	u.obs.APICall(op, codeOf(err, errClass), latency)
 	return err
 }

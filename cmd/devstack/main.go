@@ -73,7 +73,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	)
 	fs.StringVar(&o.SQSAddr, "sqs-addr", "127.0.0.1:4566", "listen address of the SQS emulator")
 	fs.StringVar(&o.PCAddr, "pc-addr", "127.0.0.1:4567", "listen address of the Partner Central simulator")
-	fs.StringVar(&o.Queue, "queue", "pcsync-jobs", "job queue name; its dead-letter queue is <queue>-dlq (a .fifo name makes both FIFO)")
+	fs.StringVar(&o.Queue, "queue", "pcsync-jobs", "job queue name; its dead-letter queue is <queue>-dlq, or <name>-dlq.fifo for <name>.fifo (a .fifo name makes both FIFO)")
 	fs.Float64Var(&o.Sim.WriteRPS, "write-rps", 1, "simulated write quota, UpdateEngagementContext calls per second")
 	fs.IntVar(&o.Sim.WriteBurst, "write-burst", 1, "simulated write quota's burst allowance")
 	fs.Float64Var(&o.Sim.ReadRPS, "read-rps", 10, "simulated read quota, GetEngagement calls per second")

@@ -33,6 +33,8 @@ type daemonConfig struct {
 	exitWhenIdle time.Duration
 	stateFile    string
 	pprof        bool
+	// maxCircuitOpen ends a batch run whose circuit stays open this long.
+	maxCircuitOpen time.Duration
 }
 
 func daemonFlags(c *daemonConfig) *flag.FlagSet {
@@ -53,6 +55,7 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs.StringVar(&c.stateFile, "state-file", "", "file that keeps, across restarts, the newest version written to each context, so a restarted worker never writes an older one over it (standard queues); empty: memory only")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on -metrics-addr (for diagnosis; keep the address private)")
 	fs.DurationVar(&c.exitWhenIdle, "exit-when-idle", 0, "exit once nothing was received or held for this long and SQS counts no message left, or one visibility timeout and one long poll later (batch runs); 0: run until stopped")
+	fs.DurationVar(&c.maxCircuitOpen, "max-circuit-open", 10*time.Minute, "with -exit-when-idle: end the run, with an error and every job left on the queue, once the circuit has stayed open this long (Partner Central refusing every call: wrong credentials, access denied); 0: never")
 	return fs
 }
 
@@ -84,6 +87,9 @@ func (c *daemonConfig) validate() error {
 	}
 	if c.drainTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("-drain-timeout must be above 0, got %v", c.drainTimeout))
+	}
+	if c.maxCircuitOpen < 0 {
+		errs = append(errs, fmt.Errorf("-max-circuit-open must be 0 (never) or more, got %v", c.maxCircuitOpen))
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		errs = append(errs, err)
@@ -164,6 +170,6 @@ func (c *daemonConfig) daemon() daemon.Config {
 	return daemon.Config{
 		QueueURLs: c.queueURLs, DLQURLs: c.dlqURLs.orDiscover(), Workers: c.workers, MaxHeld: c.maxHeld, MaxBatch: c.maxBatch,
 		WriteRPS: c.writeRPS, ReadRPS: c.readRPS, WriteBudget: c.writeBudget, ReadBudget: c.readBudget, DrainTimeout: c.drainTimeout,
-		MetricsAddr: c.metricsAddr, ExitWhenIdle: c.exitWhenIdle, StateFile: c.stateFile, Pprof: c.pprof,
+		MetricsAddr: c.metricsAddr, ExitWhenIdle: c.exitWhenIdle, MaxCircuitOpen: c.maxCircuitOpen, StateFile: c.stateFile, Pprof: c.pprof,
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -64,6 +65,13 @@ type Config struct {
 	// production the SDK's own settings decide.
 	SQSEndpoint            string
 	PartnerCentralEndpoint string
+
+	// MaxCircuitOpen ends a batch run (ExitWhenIdle > 0) whose circuit has
+	// stayed open this long: the service refuses every call (wrong
+	// credentials, say), so the queue never empties and the run would never
+	// end. Run then shuts the consumer down in its order and returns an
+	// error. 0: never; it has no effect without ExitWhenIdle.
+	MaxCircuitOpen time.Duration
 }
 
 // Daemon is the wired worker: the consumer, the updater with its limiters,
@@ -179,16 +187,32 @@ func (d *Daemon) routes() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case d.consumer.Draining():
-			http.Error(w, "draining", http.StatusServiceUnavailable)
-		case d.circuit.State() != retry.Closed:
-			http.Error(w, "circuit "+d.circuit.State().String()+": "+d.circuit.Reason(), http.StatusServiceUnavailable)
-		default:
-			fmt.Fprintln(w, "ready")
+		if problems := d.unready(); len(problems) > 0 {
+			http.Error(w, strings.Join(problems, "\n"), http.StatusServiceUnavailable)
+			return
 		}
+		fmt.Fprintln(w, "ready")
 	})
 	return mux
+}
+
+// unready lists what keeps the worker from being ready, one line each, or
+// nothing. Ready means it takes and does jobs: not draining, the circuit
+// closed (Partner Central answers), and SQS answering for every queue
+// (queue.Consumer.Health). A worker that cannot reach SQS would otherwise
+// look ready while it does nothing.
+func (d *Daemon) unready() []string {
+	var problems []string
+	if d.consumer.Draining() {
+		problems = append(problems, "draining")
+	}
+	if state := d.circuit.State(); state != retry.Closed {
+		problems = append(problems, "circuit "+state.String()+": "+d.circuit.Reason())
+	}
+	if err := d.consumer.Health(); err != nil {
+		problems = append(problems, strings.Split(err.Error(), "\n")...)
+	}
+	return problems
 }
 
 // Run works until ctx ends (SIGTERM), the queue stays idle, or the health
@@ -202,6 +226,10 @@ func (d *Daemon) routes() http.Handler {
 // working unseen (no probes, no metrics): the consumer shuts down in the
 // same order and Run returns the server's error, for the supervisor to
 // restart the worker.
+//
+// A batch run (ExitWhenIdle) whose circuit stays open for MaxCircuitOpen
+// ends the same way, with the error "circuit open for 10m: <reason>":
+// every message stays on, or goes back to, the queue for the next run.
 func (d *Daemon) Run(ctx context.Context) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -216,11 +244,31 @@ func (d *Daemon) Run(ctx context.Context) error {
 			served <- err
 		}()
 	}
+	// watchCtx ends the watch once the consumer has returned, whatever
+	// ended it.
+	watchCtx, endWatch := context.WithCancel(ctx)
+	defer endWatch()
+	gaveUp := make(chan error, 1)
+	if d.cfg.ExitWhenIdle > 0 && d.cfg.MaxCircuitOpen > 0 {
+		go func() {
+			err := d.watchCircuit(watchCtx, d.cfg.MaxCircuitOpen)
+			if err != nil {
+				stop()
+			}
+			gaveUp <- err
+		}()
+	} else {
+		gaveUp <- nil
+	}
 	d.log.Info("worker started", "queues", queueNames(d.cfg), "workers", d.cfg.Workers,
 		"write_rps", d.cfg.WriteRPS, "read_rps", d.cfg.ReadRPS, "write_budget", d.cfg.WriteBudget, "read_budget", d.cfg.ReadBudget)
 	var errs []error
 	if err := d.consumer.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		errs = append(errs, fmt.Errorf("consumer: %w", err))
+	}
+	endWatch()
+	if err := <-gaveUp; err != nil {
+		errs = append(errs, err)
 	}
 	if e := d.updater.Close(); e != nil {
 		d.log.Warn("state file close", "error", e)
@@ -240,6 +288,44 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("worker stopped", d.tally.summary()...)
 	return nil
+}
+
+// watchCircuit returns an error once the circuit has stayed open for
+// limit, or nil when ctx ends first. It looks at the circuit when it could
+// first have been open that long: limit after a look that found it closed,
+// limit after it opened otherwise.
+func (d *Daemon) watchCircuit(ctx context.Context, limit time.Duration) error {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		next := limit
+		if since := d.circuit.OpenSince(); !since.IsZero() {
+			open := time.Since(since)
+			if open >= limit {
+				// Returned, not logged: worker run prints it as it exits.
+				return fmt.Errorf("circuit open for %s: %s", shortDuration(limit), d.circuit.Reason())
+			}
+			next = limit - open
+		}
+		t.Reset(next)
+	}
+}
+
+// shortDuration writes d as an operator would: 10m, 1h30m, 45s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Registry is the worker's metrics registry.
