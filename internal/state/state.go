@@ -142,9 +142,14 @@ func (s *Store) Intended(_ context.Context, key string) (time.Time, bool, error)
 // or newer is recorded, and returns once it is on disk (bbolt syncs each
 // transaction). The least recently written context beyond MaxContexts is
 // forgotten in the same transaction.
-func (s *Store) Intend(_ context.Context, key string, v time.Time) error {
+func (s *Store) Intend(ctx context.Context, key string, v time.Time) error {
 	if len(key) == 0 || len(key) > maxKeyLen {
 		return fmt.Errorf("state %s: a context key of %d bytes, want 1 to %d", s.path, len(key), maxKeyLen)
+	}
+	// A version no newer than the one recorded (a redelivery) needs no
+	// write transaction, which bbolt would sync even with nothing in it.
+	if t, ok, err := s.Intended(ctx, key); err == nil && ok && !v.After(t) {
+		return nil
 	}
 	k := []byte(key)
 	err := s.commit(func(tx *bolt.Tx) error {
