@@ -12,6 +12,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/sivchari/kumo v0.33.1
+	go.etcd.io/bbolt v1.5.0
 	golang.org/x/time v0.16.0
 )
 

@@ -51,8 +51,11 @@ func startReplica(ctx context.Context, bin string, s *devstack.Stack, at int) (*
 	if err != nil {
 		return nil, err
 	}
+	// -state-dir off: the replicas share a queue, and each would otherwise
+	// need a state directory of its own (as each pod has its volume); the
+	// scenarios measure the sharing of the quota, not the disk.
 	cmd := exec.Command(bin, "run", "-workers", "16", "-write-rps", fmt.Sprint(fleetQuota), "-read-rps", "20",
-		"-write-budget", "0", "-metrics-addr", addr, "-log-level", "error", "-log-format", "text")
+		"-write-budget", "0", "-metrics-addr", addr, "-log-level", "error", "-log-format", "text", "-state-dir", "off")
 	cmd.Env = append(os.Environ(), s.Env()...)
 	r := &replica{cmd: cmd, metrics: "http://" + addr + "/metrics", done: make(chan error, 1), from: at}
 	cmd.Stdout, cmd.Stderr = io.Discard, &r.log

@@ -2,6 +2,7 @@ package retry
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -12,14 +13,17 @@ import (
 // on the service to say so, since a spent daily quota may come back as a
 // plain ThrottlingException.
 //
-// The count lives in memory: a restarted worker starts with an empty
-// window. Give each replica its share of the account's budget.
+// The count lives in memory. To carry it across restarts, a caller keeps
+// the time of each call somewhere durable (OnTake) and hands them back to
+// the next process (Restore); this package does not know where. It is
+// counted per process: give each replica its share of the account's budget.
 //
 // Budget is safe for concurrent use.
 type Budget struct {
 	limit  int
 	window time.Duration
 	now    func() time.Time
+	onTake func(time.Time)
 
 	mu   sync.Mutex
 	ring []time.Time // times of the last limit calls, oldest at head once full
@@ -35,13 +39,50 @@ func NewBudget(limit int, window time.Duration, now func() time.Time) *Budget {
 	return &Budget{limit: limit, window: window, now: now}
 }
 
+// Restore counts calls made before this budget existed (by the process
+// this one replaced), given by their times in any order: those that left
+// the window are dropped, and of the rest the newest limit count. Call it
+// before the first Take; it replaces whatever was counted.
+func (b *Budget) Restore(times []time.Time) {
+	if b.limit <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	var in []time.Time
+	for _, t := range times {
+		if now.Sub(t) < b.window {
+			in = append(in, t)
+		}
+	}
+	slices.SortFunc(in, time.Time.Compare)
+	if len(in) > b.limit {
+		in = in[len(in)-b.limit:]
+	}
+	// Oldest first, so that once the ring is full its head (0) is the
+	// oldest call, as tryTake expects.
+	b.ring, b.head = in, 0
+}
+
+// OnTake sets fn to be told the time of every call Take counts, so that
+// the caller can keep it for Restore. fn is called from the goroutine that
+// called Take, outside the budget's lock, before Take returns: a call is
+// never made that fn was not told of. It must be safe for concurrent use.
+// Set it before the first Take. A budget with no limit counts nothing and
+// never calls it.
+func (b *Budget) OnTake(fn func(time.Time)) { b.onTake = fn }
+
 // Take waits until a call fits in the window, then counts it. It returns
 // how long it waited, or ctx's error.
 func (b *Budget) Take(ctx context.Context) (time.Duration, error) {
 	start := b.now()
 	for {
-		wait, ok := b.tryTake()
+		at, wait, ok := b.tryTake()
 		if ok {
+			if b.onTake != nil && b.limit > 0 {
+				b.onTake(at)
+			}
 			return b.now().Sub(start), nil
 		}
 		t := time.NewTimer(wait)
@@ -87,25 +128,25 @@ func (b *Budget) Wait(ctx context.Context) error {
 	}
 }
 
-// tryTake counts a call if it fits, else says how long until the oldest
-// counted call leaves the window.
-func (b *Budget) tryTake() (time.Duration, bool) {
+// tryTake counts a call if it fits and says when it was counted, else
+// says how long until the oldest counted call leaves the window.
+func (b *Budget) tryTake() (time.Time, time.Duration, bool) {
 	if b.limit <= 0 {
-		return 0, true
+		return time.Time{}, 0, true
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
 	if len(b.ring) < b.limit {
 		b.ring = append(b.ring, now)
-		return 0, true
+		return now, 0, true
 	}
 	if age := now.Sub(b.ring[b.head]); age < b.window {
-		return b.window - age, false
+		return time.Time{}, b.window - age, false
 	}
 	b.ring[b.head] = now
 	b.head = (b.head + 1) % b.limit
-	return 0, true
+	return now, 0, true
 }
 
 // Remaining is how many calls the window has room for now; -1 when there

@@ -81,7 +81,18 @@ func (u *Updater) applyContext(ctx context.Context, ck string, prio int, jobs []
 	// applied (SQS delivers at least once), and versions no newer than the
 	// one last applied to the context (a standard queue reorders).
 	wm, haveWM := u.watermark.get(ck)
-	intent, haveIntent := u.intended.get(ck)
+	intent, haveIntent, err := u.versions.Intended(ctx, ck)
+	if err != nil {
+		// Without the newest version intended, an older job might be
+		// written over it: every job waits in the queue until the store
+		// answers again.
+		for _, p := range jobs {
+			v := verdictOf(decide(ctx, &stateError{err: err}, OpUpdate, newAttempt(u.cfg.Policy, p.d.ReceiveCount, time.Now()), circuitView{}, time.Now()))
+			settle(p, v)
+			u.messageLog(p.d, p.job).Info("job sent back to the queue", "reason", v.Reason, "retry_in", v.Delay)
+		}
+		return
+	}
 	live := jobs[:0:0]
 	for _, p := range jobs {
 		src := p.job.SourceUpdatedAt
@@ -104,7 +115,7 @@ func (u *Updater) applyContext(ctx context.Context, ck string, prio int, jobs []
 	for n, p := range live {
 		log := u.messageLog(p.d, p.job)
 		var v Verdict
-		if err := u.intend(ck, p.job.SourceUpdatedAt); err != nil {
+		if err := u.intend(ctx, ck, p.job.SourceUpdatedAt); err != nil {
 			v = verdictOf(decide(ctx, &stateError{err: err}, OpUpdate, newAttempt(u.cfg.Policy, p.d.ReceiveCount, time.Now()), circuitView{}, time.Now()))
 		} else {
 			v = u.apply(ctx, p.d, prio, p.job, log)

@@ -110,8 +110,8 @@ func decide(ctx context.Context, err error, op string, a *attempt, cv circuitVie
 	case errors.As(err, &invalid), errors.As(err, &future):
 		return step{kind: stepDeadLetter, class: ClassInvalidJob, reason: err.Error()}
 	case errors.As(err, &state):
-		// No write may escape the state file: the job waits in the queue
-		// until the file can be written again.
+		// No write may escape the versions' store: the job waits in the
+		// queue until the store can be read and written again.
 		return a.sendBack(err.Error())
 	case errors.As(err, &spent):
 		// Hours, maybe: the job goes back to the queue for then, spread
@@ -234,12 +234,12 @@ func (e *futureError) Error() string {
 		e.source.UTC().Format(time.RFC3339), e.now.UTC().Format(time.RFC3339))
 }
 
-// stateError says the state file could not record the version about to be
-// written.
+// stateError says the versions' store could not be read, or could not
+// record the version about to be written.
 type stateError struct{ err error }
 
 func (e *stateError) Error() string {
-	return "cannot record the version about to be written: " + e.err.Error()
+	return "versions store: " + e.err.Error()
 }
 
 func (e *stateError) Unwrap() error { return e.err }

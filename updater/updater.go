@@ -8,12 +8,15 @@
 //   - fate.go: the one place that decides a job's fate from an error.
 //   - call.go: one call under the circuit, the daily budget and the limiter.
 //   - equality.go: whether a context already holds a job's payload.
-//   - job.go: the job format and its checks; state.go and cache.go: what
-//     the updater remembers.
+//   - job.go: the job format and its checks; versions.go and cache.go:
+//     what the updater remembers (Versions: the newest version set out to
+//     be written to each context, which a durable store keeps across
+//     restarts).
 //
 // Package updater does not own the queue (package queue; internal/daemon
 // adapts one to the other), the classes of errors, the limiters, budget and
-// circuit (package retry), or the wire client (package partnercentral).
+// circuit (package retry), the wire client (package partnercentral), or a
+// durable store of versions (internal/state implements Versions).
 package updater
 
 import (
@@ -91,14 +94,15 @@ type Config struct {
 	Circuit      *retry.Circuit // nil: a default circuit
 	// MaxRemembered bounds how many engagements' ModifiedAt and contexts'
 	// watermarks are remembered; the least recently written are forgotten
-	// first. 0 means 100,000.
+	// first. 0 means DefaultMaxRemembered.
 	MaxRemembered int
-	// StateFile, when set, keeps across restarts the newest version each
-	// context was set to, so that a restarted worker does not write an
-	// older version over it (see stateFile). "": memory only.
-	StateFile string
-	Observer  Observer
-	Logger    *slog.Logger
+	// Versions keeps the newest version set out to be written to each
+	// context. nil: in memory, bounded by MaxRemembered, lost on restart.
+	// The caller owns it (and closes it, if it needs closing) and must not
+	// close it while Apply runs.
+	Versions Versions
+	Observer Observer
+	Logger   *slog.Logger
 }
 
 // Updater applies jobs. It is safe for concurrent use; its caller (the
@@ -121,12 +125,9 @@ type Updater struct {
 	// appliedIDs are the messages this worker applied (or found applied):
 	// a delivery of one of them again is acknowledged without a call.
 	appliedIDs *boundedMap[struct{}]
-	// intended is the newest SourceUpdatedAt this worker set out to write
-	// to a context, kept in the state file across restarts: an older job
-	// is stale even when the newer one's write never got through (its
-	// message comes back and is written then).
-	intended *boundedMap[time.Time]
-	state    *stateFile
+	// versions holds the newest SourceUpdatedAt this worker set out to
+	// write to each context (see Versions).
+	versions Versions
 	// views are the engagements as last read, by engagement key: one
 	// read serves every job of its engagement for a while.
 	views *boundedMap[view]
@@ -143,7 +144,7 @@ func New(api API, dec *Decoder, cfg Config) (*Updater, error) {
 		cfg.Policy = retry.DefaultPolicy()
 	}
 	if cfg.MaxRemembered <= 0 {
-		cfg.MaxRemembered = 100_000
+		cfg.MaxRemembered = DefaultMaxRemembered
 	}
 	if cfg.ReadFreshFor <= 0 {
 		cfg.ReadFreshFor = DefaultReadFreshFor
@@ -162,17 +163,13 @@ func New(api API, dec *Decoder, cfg Config) (*Updater, error) {
 		modifiedAt: newBoundedMap[string](cfg.MaxRemembered),
 		watermark:  newBoundedMap[time.Time](cfg.MaxRemembered),
 		appliedIDs: newBoundedMap[struct{}](cfg.MaxRemembered),
-		intended:   newBoundedMap[time.Time](cfg.MaxRemembered),
+		versions:   cfg.Versions,
 		// Views are large (every context's payload) and live seconds:
 		// a few thousand cover what the read limiter lets in meanwhile.
 		views: newBoundedMap[view](maxViews),
 	}
-	if cfg.StateFile != "" {
-		st, err := openState(cfg.StateFile, cfg.MaxRemembered, u.intended)
-		if err != nil {
-			return nil, err
-		}
-		u.state = st
+	if u.versions == nil {
+		u.versions = newMemoryVersions(cfg.MaxRemembered)
 	}
 	return u, nil
 }
@@ -180,33 +177,14 @@ func New(api API, dec *Decoder, cfg Config) (*Updater, error) {
 // maxViews bounds the engagements whose last read is kept.
 const maxViews = 4096
 
-// Close releases the state file.
-func (u *Updater) Close() error {
-	if u.state == nil {
-		return nil
-	}
-	return u.state.close()
-}
-
 // intend records that the newest job of a context is about to be written.
-// It returns an error only when the state file cannot be written: the job
-// is then not written either, so that no write escapes the file.
-func (u *Updater) intend(ck string, src time.Time) error {
+// It returns an error only when the versions cannot be recorded: the job is
+// then not written either, so that no write escapes the store.
+func (u *Updater) intend(ctx context.Context, ck string, src time.Time) error {
 	if src.IsZero() {
 		return nil
 	}
-	newer := false
-	u.intended.update(ck, func(old time.Time, found bool) time.Time {
-		if found && !src.After(old) {
-			return old
-		}
-		newer = true
-		return src
-	})
-	if !newer || u.state == nil {
-		return nil
-	}
-	return u.state.record(ck, src, u.intended)
+	return u.versions.Intend(ctx, ck, src)
 }
 
 // Delivery is one delivery of a job's message, as the queue received it.

@@ -3,6 +3,7 @@ package updater
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -409,12 +410,15 @@ func TestUndatedJobIsNotSweptAsStale(t *testing.T) {
 	}
 }
 
-func TestStateFileKeepsNewestAcrossRestarts(t *testing.T) {
+// TestVersionsKeepNewestAcrossRestarts: an updater given the versions of
+// the one it replaced (a durable store, here the memory one handed over)
+// never writes an older version over the newer one that one set out to
+// write.
+func TestVersionsKeepNewestAcrossRestarts(t *testing.T) {
 	api := newFakeAPI()
-	path := t.TempDir() + "/state"
+	versions := newMemoryVersions(10)
 	newU := func() *Updater {
-		p := retry.DefaultPolicy()
-		u, err := New(api, NewDecoder(schema.New()), Config{Policy: p, StateFile: path,
+		u, err := New(api, NewDecoder(schema.New()), Config{Policy: retry.DefaultPolicy(), Versions: versions,
 			Writes: retry.NewLimiter(retry.LimiterConfig{Ceiling: 1000}), Reads: retry.NewLimiter(retry.LimiterConfig{Ceiling: 1000})})
 		if err != nil {
 			t.Fatal(err)
@@ -424,9 +428,8 @@ func TestStateFileKeepsNewestAcrossRestarts(t *testing.T) {
 	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	u := newU()
 	u.Apply(context.Background(), []Delivery{jobMessage(t, u, "v4", "1", "v4", base.Add(4*time.Minute), "")})
-	u.Close() // the process dies here; v3's message was never acknowledged
+	// The process dies here; v3's message was never acknowledged.
 	u2 := newU()
-	defer u2.Close()
 	outs := u2.Apply(context.Background(), []Delivery{jobMessage(t, u2, "v3", "1", "v3", base.Add(3*time.Minute), "")})
 	if !acked(outs[0]) || strings.Join(api.writes, ",") != "v4" {
 		t.Errorf("older version after a restart: got %v with writes %v, want it acknowledged as stale and v4 kept", outs[0], api.writes)
@@ -435,6 +438,40 @@ func TestStateFileKeepsNewestAcrossRestarts(t *testing.T) {
 	u2.Apply(context.Background(), []Delivery{jobMessage(t, u2, "v5", "1", "v5", base.Add(5*time.Minute), "")})
 	if got := strings.Join(api.writes, ","); got != "v4,v5" {
 		t.Errorf("writes: got %s, want v4,v5", got)
+	}
+}
+
+// failingVersions is a store that cannot be read or written.
+type failingVersions struct{ readFails bool }
+
+func (f failingVersions) Intended(context.Context, string) (time.Time, bool, error) {
+	if f.readFails {
+		return time.Time{}, false, errors.New("disk gone")
+	}
+	return time.Time{}, false, nil
+}
+
+func (failingVersions) Intend(context.Context, string, time.Time) error {
+	return errors.New("disk full")
+}
+
+// TestNoWriteEscapesTheVersions: when the store cannot say or record the
+// newest version, the job is not written; it goes back to the queue.
+func TestNoWriteEscapesTheVersions(t *testing.T) {
+	for _, readFails := range []bool{false, true} {
+		t.Run(fmt.Sprintf("read fails %v", readFails), func(t *testing.T) {
+			api := newFakeAPI()
+			u, err := New(api, NewDecoder(schema.New()), Config{Policy: retry.DefaultPolicy(), Versions: failingVersions{readFails: readFails},
+				Writes: retry.NewLimiter(retry.LimiterConfig{Ceiling: 1000}), Reads: retry.NewLimiter(retry.LimiterConfig{Ceiling: 1000})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+			outs := u.Apply(context.Background(), []Delivery{jobMessage(t, u, "v1", "1", "v1", base, "")})
+			if outs[0].Outcome != OutcomeRetried || len(api.writes) != 0 {
+				t.Errorf("got %v with writes %v, want the job sent back and nothing written", outs[0], api.writes)
+			}
+		})
 	}
 }
 

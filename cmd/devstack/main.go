@@ -110,8 +110,17 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
+	// The worker's state lives as long as this stack: a worker that kept
+	// the versions it wrote to a simulator since stopped would take the
+	// same jobs sent to a new one for stale.
+	stateDir, err := os.MkdirTemp("", "pcsync-devstack-state-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stateDir)
 	fmt.Fprintf(stderr, "devstack: SQS on %s, Partner Central on %s (admin API: %s/_sim/stats); environment for a worker:\n", s.SQSURL, s.PCURL, s.PCURL)
-	for _, line := range s.Env() {
+	// First: scripts wait for the stack's last line (its credentials).
+	for _, line := range append([]string{"PCSYNC_STATE_DIR=" + stateDir}, s.Env()...) {
 		fmt.Fprintln(stdout, line)
 	}
 	<-ctx.Done()

@@ -4,11 +4,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/pcsync/pcsync/internal/daemon"
 	"github.com/pcsync/pcsync/partnercentral/pcsim"
 )
 
@@ -74,15 +77,22 @@ func TestReliabilityCrashAndRestart(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6)) // where the kills fall
 	e.enqueue(bodies...)
 
-	env := os.Environ()
+	// The worker runs with its default state: the file named after the
+	// queue in $XDG_STATE_HOME/pcsync, which e.env points into the test's
+	// directory. No PCSYNC_ setting of the developer's environment gets in.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PCSYNC_") {
+			env = append(env, kv)
+		}
+	}
 	for k, v := range e.env {
 		env = append(env, k+"="+v)
 	}
-	state := filepath.Join(t.TempDir(), "pcsync.state")
 	start := func(idle string) *workerProcess {
 		t.Helper()
 		cmd := exec.Command(bin, "run", "-metrics-addr", "", "-log-level", "warn", "-workers", "32",
-			"-write-rps", "800", "-read-rps", "800", "-exit-when-idle", idle, "-state-file", state)
+			"-write-rps", "800", "-read-rps", "800", "-exit-when-idle", idle)
 		return startWorker(t, cmd, env)
 	}
 	writes := func() int { return e.stack.Sim.Stats().Calls["UpdateEngagementContext"]["200"] }
@@ -120,6 +130,10 @@ func TestReliabilityCrashAndRestart(t *testing.T) {
 	<-w.exited
 	if w.err != nil {
 		t.Fatalf("final worker: %v\n%s", w.err, w.logs.String())
+	}
+	stateFile := filepath.Join(e.env["XDG_STATE_HOME"], "pcsync", daemon.StateFileName([]string{path.Base(e.stack.QueueURL)}))
+	if _, err := os.Stat(stateFile); err != nil {
+		t.Errorf("state file: %v, want it in the default place", err)
 	}
 	e.wantTitles(ids, 5, "v4")
 	if rest := e.drain(e.stack.QueueURL); len(rest) != 0 {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -31,6 +33,7 @@ type daemonConfig struct {
 	logLevel     string
 	logFormat    string
 	exitWhenIdle time.Duration
+	stateDir     string // "": the default place (defaultStateDir); "off": none
 	stateFile    string
 	pprof        bool
 	// maxCircuitOpen ends a batch run whose circuit stays open this long.
@@ -52,7 +55,8 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", ":9090", "listen address for /metrics, /healthz and /readyz; empty: none")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or text")
-	fs.StringVar(&c.stateFile, "state-file", "", "file that keeps, across restarts, the newest version written to each context, so a restarted worker never writes an older one over it (standard queues); empty: memory only")
+	fs.StringVar(&c.stateDir, "state-dir", "", "`directory` of the state file, which keeps across restarts the newest version set out to be written to each context (so that a restarted worker never writes an older one over it) and the daily write budget's window; the file is named after the queues; \"off\": memory only, lost on restart (default $XDG_STATE_HOME/pcsync, else ~/.local/state/pcsync)")
+	fs.StringVar(&c.stateFile, "state-file", "", "the state file's path (a `file`), instead of one named after the queues in -state-dir (a file in the text format of earlier pcsync versions is migrated)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on -metrics-addr (for diagnosis; keep the address private)")
 	fs.DurationVar(&c.exitWhenIdle, "exit-when-idle", 0, "exit once nothing was received or held for this long and SQS counts no message left, or one visibility timeout and one long poll later (batch runs); 0: run until stopped")
 	fs.DurationVar(&c.maxCircuitOpen, "max-circuit-open", 10*time.Minute, "with -exit-when-idle: end the run, with an error and every job left on the queue, once the circuit has stayed open this long (Partner Central refusing every call: wrong credentials, access denied); 0: never")
@@ -97,7 +101,51 @@ func (c *daemonConfig) validate() error {
 	if c.logFormat != "json" && c.logFormat != "text" {
 		errs = append(errs, fmt.Errorf("-log-format must be json or text, got %q", c.logFormat))
 	}
+	if c.stateDir != "" && c.stateFile != "" {
+		errs = append(errs, fmt.Errorf("-state-dir (PCSYNC_STATE_DIR) and -state-file (PCSYNC_STATE_FILE) are both set: give one, the directory or the file"))
+	}
 	return errors.Join(errs...)
+}
+
+// stateDirFor is the directory of the state file: -state-dir, else the
+// default place; "" when -state-dir is off or -state-file names the file.
+func (c *daemonConfig) stateDirFor(getenv func(string) string) (string, error) {
+	switch {
+	case c.stateFile != "" || c.stateDir == "off":
+		return "", nil
+	case c.stateDir != "":
+		return c.stateDir, nil
+	}
+	return defaultStateDir(getenv)
+}
+
+// defaultStateDir is where the state file goes by default: the XDG base
+// directory for state, $XDG_STATE_HOME (by default ~/.local/state), which
+// the specification gives to data that should persist between restarts of
+// an application but is not worth backing up or carrying to another
+// machine, which is what this is. Not the cache directory, which may be
+// wiped at any time (losing the file loses the guarantee); not /var/lib,
+// which a worker running as a user cannot write.
+func defaultStateDir(getenv func(string) string) (string, error) {
+	// The specification ignores a relative path.
+	if x := getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "pcsync"), nil
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".local", "state", "pcsync"), nil
+	}
+	return "", errors.New("-state-dir has no default: neither XDG_STATE_HOME nor HOME is set; give -state-dir DIR (PCSYNC_STATE_DIR), or -state-dir off to keep the state in memory only")
+}
+
+// standardQueues are the names of the queues that are not FIFO.
+func standardQueues(urls []string) []string {
+	var out []string
+	for _, u := range urls {
+		if name := path.Base(u); !strings.HasSuffix(name, ".fifo") {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -153,23 +201,36 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stderr, "worker run: %v\n", strings.ReplaceAll(err.Error(), "\n", "\nworker run: "))
 		return exitError{exitUsage}
 	}
+	stateDir, err := c.stateDirFor(getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "worker run:", err)
+		return exitError{exitUsage}
+	}
 	log := newLogger(stderr, c.logFormat, c.logLevel)
+	if c.stateDir == "off" {
+		if std := standardQueues(c.queueURLs); len(std) > 0 {
+			log.Warn("state kept in memory only (-state-dir off): after a restart, this worker may write an older version of a context over a newer one from a standard queue",
+				"standard_queues", std)
+		}
+	}
 
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("load AWS configuration: %w", err)
 	}
-	d, err := daemon.New(c.daemon(), awsCfg, log)
+	d, err := daemon.New(c.daemon(stateDir), awsCfg, log)
 	if err != nil {
 		return err
 	}
 	return d.Run(ctx)
 }
 
-func (c *daemonConfig) daemon() daemon.Config {
+// daemon is the daemon's configuration, with the state file's directory
+// as stateDirFor resolved it.
+func (c *daemonConfig) daemon(stateDir string) daemon.Config {
 	return daemon.Config{
 		QueueURLs: c.queueURLs, DLQURLs: c.dlqURLs.orDiscover(), Workers: c.workers, MaxHeld: c.maxHeld, MaxBatch: c.maxBatch,
 		WriteRPS: c.writeRPS, ReadRPS: c.readRPS, WriteBudget: c.writeBudget, ReadBudget: c.readBudget, DrainTimeout: c.drainTimeout,
-		MetricsAddr: c.metricsAddr, ExitWhenIdle: c.exitWhenIdle, MaxCircuitOpen: c.maxCircuitOpen, StateFile: c.stateFile, Pprof: c.pprof,
+		MetricsAddr: c.metricsAddr, ExitWhenIdle: c.exitWhenIdle, MaxCircuitOpen: c.maxCircuitOpen, StateFile: c.stateFile, StateDir: stateDir, Pprof: c.pprof,
 	}
 }

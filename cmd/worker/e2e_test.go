@@ -71,6 +71,10 @@ func newE2E(t *testing.T, sim pcsim.Options) *e2e {
 			t.Setenv(k, v)
 		}
 	}
+	// The worker keeps its state in the default place, which these point
+	// into the test's own directory: never the real home.
+	e.env["HOME"] = filepath.Join(dir, "home")
+	e.env["XDG_STATE_HOME"] = filepath.Join(dir, "state")
 	return e
 }
 

@@ -1,19 +1,24 @@
 // Package daemon wires pcsync's worker together: the SQS consumer, the
-// updater with its shared limiters, daily budget and circuit, the metrics,
-// and the HTTP server for /metrics, /healthz and /readyz. "worker run" and
-// the demo both run it.
+// updater with its shared limiters, daily budget and circuit, the state
+// file (internal/state) that carries the versions and the budget's window
+// across restarts, the metrics, and the HTTP server for /metrics, /healthz
+// and /readyz. "worker run" and the demo both run it.
 //
-// It does not parse flags or read the environment (cmd/worker does).
+// It does not parse flags or read the environment (cmd/worker does, and
+// chooses the state file's directory).
 package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pcsync/pcsync/internal/state"
 	"github.com/pcsync/pcsync/metrics"
 	"github.com/pcsync/pcsync/partnercentral"
 	"github.com/pcsync/pcsync/partnercentral/schema"
@@ -30,6 +36,9 @@ import (
 	"github.com/pcsync/pcsync/retry"
 	"github.com/pcsync/pcsync/updater"
 )
+
+// budgetWindow is the daily budgets' rolling window.
+const budgetWindow = 24 * time.Hour
 
 // DefaultMaxBatch is how many waiting jobs of one engagement a worker takes
 // together, so that versions of a context coalesce. The queue's own default
@@ -58,8 +67,15 @@ type Config struct {
 	DrainTimeout time.Duration
 	MetricsAddr  string // "": no HTTP server
 	ExitWhenIdle time.Duration
-	StateFile    string // "": versions remembered in memory only
-	Pprof        bool   // serve /debug/pprof/ on MetricsAddr
+	// StateFile is the state database (package internal/state): it keeps,
+	// across restarts, the newest version set out to be written to each
+	// context and the times of the writes in the daily budget's window.
+	// StateDir, when StateFile is "", is the directory where it is named
+	// after the queues (StateFileName). Both "": kept in memory only, and
+	// lost on restart.
+	StateFile string
+	StateDir  string
+	Pprof     bool // serve /debug/pprof/ on MetricsAddr
 	// SQSEndpoint and PartnerCentralEndpoint, when set, override the
 	// endpoints awsCfg resolves (the demo's in-process stack); in
 	// production the SDK's own settings decide.
@@ -84,17 +100,27 @@ type Daemon struct {
 	server   *http.Server
 	listener net.Listener
 	registry *prometheus.Registry
-	updater  *updater.Updater
+	state    *state.Store // nil: memory only
 	tally    *tally
 }
 
 // New wires a worker. awsCfg is the SDK configuration (region, credentials,
-// endpoints); the listener for MetricsAddr is opened here, so a bad address
-// fails at once.
-func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
+// endpoints); the state file and the listener for MetricsAddr are opened
+// here, so that a file held by another worker or a bad address fails at
+// once.
+func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 	if c.MaxBatch == 0 {
 		c.MaxBatch = DefaultMaxBatch
 	}
+	store, err := openState(c, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && store != nil {
+			store.Close()
+		}
+	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
@@ -105,10 +131,20 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 	circuit := retry.NewCircuit(retry.CircuitConfig{Logger: log})
 	writes := retry.NewLimiter(retry.LimiterConfig{Ceiling: c.WriteRPS})
 	reads := retry.NewLimiter(retry.LimiterConfig{Ceiling: c.ReadRPS})
-	budget := retry.NewBudget(c.WriteBudget, 24*time.Hour, nil)
+	budget := retry.NewBudget(c.WriteBudget, budgetWindow, nil)
 	// The read budget does not hold receives as the write budget does: a
 	// job may not need a read, and one that only saves a write skips it.
-	readBudget := retry.NewBudget(c.ReadBudget, 24*time.Hour, nil)
+	readBudget := retry.NewBudget(c.ReadBudget, budgetWindow, nil)
+	// The write budget's window is carried across restarts by the state
+	// file; the read budget's stays in memory (reads cost a tenth of a
+	// write in quota, and come ten times as often: a sync each is not
+	// worth it).
+	var versions updater.Versions
+	if store != nil {
+		versions = store
+		budget.Restore(store.Writes())
+		budget.OnTake(store.RecordWrite)
+	}
 	m.ObserveCircuit(circuit)
 	m.ObserveLimiter("write", writes)
 	m.ObserveLimiter("read", reads)
@@ -129,7 +165,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 		Circuit:    circuit,
 		Observer:   tally,
 		Logger:     log,
-		StateFile:  c.StateFile,
+		Versions:   versions,
 	})
 	if err != nil {
 		return nil, err
@@ -156,7 +192,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	m.ObserveQueue(consumer)
-	d := &Daemon{cfg: c, log: log, consumer: consumer, circuit: circuit, registry: reg, updater: u, tally: tally}
+	d := &Daemon{cfg: c, log: log, consumer: consumer, circuit: circuit, registry: reg, state: store, tally: tally}
 	if c.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", c.MetricsAddr)
 		if err != nil {
@@ -218,9 +254,8 @@ func (d *Daemon) unready() []string {
 // Run works until ctx ends (SIGTERM), the queue stays idle, or the health
 // and metrics server fails. The consumer then shuts down in the order
 // written on queue.Consumer.Run, which returns only when no handler runs
-// any more; then the updater's state file is closed, and last the HTTP
-// server stops, so that /readyz says "draining" for as long as the drain
-// lasts.
+// any more; then the state file is closed, and last the HTTP server stops,
+// so that /readyz says "draining" for as long as the drain lasts.
 //
 // A server that cannot serve fails the worker at once rather than leave it
 // working unseen (no probes, no metrics): the consumer shuts down in the
@@ -260,7 +295,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	} else {
 		gaveUp <- nil
 	}
-	d.log.Info("worker started", "queues", queueNames(d.cfg), "workers", d.cfg.Workers,
+	where := "memory"
+	if d.state != nil {
+		where = d.state.Path()
+	}
+	d.log.Info("worker started", "queues", queueNames(d.cfg), "state", where, "workers", d.cfg.Workers,
 		"write_rps", d.cfg.WriteRPS, "read_rps", d.cfg.ReadRPS, "write_budget", d.cfg.WriteBudget, "read_budget", d.cfg.ReadBudget)
 	var errs []error
 	if err := d.consumer.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
@@ -270,8 +309,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := <-gaveUp; err != nil {
 		errs = append(errs, err)
 	}
-	if e := d.updater.Close(); e != nil {
-		d.log.Warn("state file close", "error", e)
+	if d.state != nil {
+		if e := d.state.Close(); e != nil {
+			d.log.Warn("state file close", "file", d.state.Path(), "error", e)
+		}
 	}
 	if d.server != nil {
 		shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -377,4 +418,58 @@ func queueNames(c Config) []string {
 		names[i] = queue.QueueName(u)
 	}
 	return names
+}
+
+// openState opens the state file c names, or returns nil when it names
+// none.
+func openState(c Config, log *slog.Logger) (*state.Store, error) {
+	path := c.StateFile
+	if path == "" && c.StateDir != "" {
+		path = filepath.Join(c.StateDir, StateFileName(queueNames(c)))
+	}
+	if path == "" {
+		return nil, nil
+	}
+	store, err := state.Open(path, state.Options{MaxContexts: updater.DefaultMaxRemembered, Window: budgetWindow, Logger: log})
+	if errors.Is(err, state.ErrLocked) {
+		return nil, fmt.Errorf("%w: another worker on the same queues uses it; give each worker its own -state-dir", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	log.Info("state opened", "file", path, "contexts", store.Contexts(), "budget_writes_in_window", len(store.Writes()))
+	return store, nil
+}
+
+// StateFileName names the state file of a worker on these queues (their
+// names, in priority order): one file per set of queues, so that a worker
+// restarted with the same queues finds its own, and workers on different
+// queues sharing a directory do not collide. "pcsync-realtime+pcsync-bulk.db".
+func StateFileName(queues []string) string {
+	var b strings.Builder
+	for i, q := range queues {
+		if i > 0 {
+			b.WriteByte('+')
+		}
+		// SQS allows letters, digits, '-', '_' and ".fifo"; anything else
+		// (a URL without a name) must not make a path of its own.
+		for _, r := range q {
+			switch {
+			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+				b.WriteRune(r)
+			default:
+				b.WriteByte('_')
+			}
+		}
+	}
+	name := strings.Trim(b.String(), ".")
+	if name == "" {
+		name = "pcsync"
+	}
+	// Most file systems take 255 bytes: ten queues of 80 would not fit.
+	if len(name) > 200 {
+		sum := sha256.Sum256([]byte(name))
+		name = name[:180] + "-" + hex.EncodeToString(sum[:8])
+	}
+	return name + ".db"
 }

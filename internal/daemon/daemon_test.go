@@ -113,3 +113,95 @@ func TestRunFailsWhenTheServerFails(t *testing.T) {
 		t.Error(`log: no "consumer stopped": the consumer did not shut down in its order`)
 	}
 }
+
+func TestStateFileName(t *testing.T) {
+	for _, tc := range []struct {
+		queues []string
+		want   string
+	}{
+		{[]string{"pcsync-jobs"}, "pcsync-jobs.db"},
+		{[]string{"pcsync-realtime", "pcsync-bulk"}, "pcsync-realtime+pcsync-bulk.db"},
+		{[]string{"jobs.fifo"}, "jobs.fifo.db"},
+		{[]string{"../etc"}, "_etc.db"},
+		{[]string{"."}, "pcsync.db"},
+	} {
+		if got := StateFileName(tc.queues); got != tc.want {
+			t.Errorf("StateFileName(%q): got %q, want %q", tc.queues, got, tc.want)
+		}
+	}
+	long := make([]string, 10)
+	for i := range long {
+		long[i] = strings.Repeat("q", 80)
+	}
+	if got := StateFileName(long); len(got) > 255 || StateFileName(long[:9]) == got {
+		t.Errorf("ten long names: got %q (%d bytes), want a distinct name under 255 bytes", got, len(got))
+	}
+}
+
+// stateConfig is a worker configuration on a queue of its own on a kumo
+// server, with its state in dir.
+func stateConfig(t *testing.T, dir string) (Config, aws.Config) {
+	t.Helper()
+	srv := kumo.NewServer()
+	t.Cleanup(srv.Close)
+	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	name := strings.ReplaceAll("daemon-state-"+time.Now().Format("150405.000000000"), ".", "-")
+	return Config{
+		QueueURL: srv.URL + "/000000000000/" + name, Workers: 1, WriteRPS: 1, ReadRPS: 1, WriteBudget: 3,
+		DrainTimeout: time.Second, SQSEndpoint: srv.URL, PartnerCentralEndpoint: "http://127.0.0.1:1", StateDir: dir,
+	}, awsCfg
+}
+
+// TestTheStateFileIsTheWorkersOwn: a second worker on the same queues and
+// state directory fails at once, naming the file, instead of sharing it.
+func TestTheStateFileIsTheWorkersOwn(t *testing.T) {
+	cfg, awsCfg := stateConfig(t, t.TempDir())
+	first, err := New(cfg, awsCfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.state.Close()
+	_, err = New(cfg, awsCfg, slog.New(slog.DiscardHandler))
+	file := first.state.Path()
+	if err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "another worker") {
+		t.Errorf("second worker: got %v, want an error naming %s", err, file)
+	}
+}
+
+// TestTheBudgetWindowSurvivesARestart: writes recorded by a worker count
+// in the budget of the worker that replaces it.
+func TestTheBudgetWindowSurvivesARestart(t *testing.T) {
+	cfg, awsCfg := stateConfig(t, t.TempDir())
+	first, err := New(cfg, awsCfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		first.state.RecordWrite(time.Now())
+	}
+	first.state.Close()
+	second, err := New(cfg, awsCfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.state.Close()
+	if got := gauge(t, second, "pcsync_write_budget_remaining"); got != 1 {
+		t.Errorf("write budget left after the restart: got %v, want 1 (3 less the 2 writes before it)", got)
+	}
+}
+
+// gauge reads a gauge of the worker's registry.
+func gauge(t *testing.T, d *Daemon, name string) float64 {
+	t.Helper()
+	families, err := d.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
