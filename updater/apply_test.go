@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/pcsync/pcsync/partnercentral"
-	"github.com/pcsync/pcsync/partnercentral/schema"
-	"github.com/pcsync/pcsync/retry"
 )
 
 // the cached view is trusted although the job's own
@@ -42,21 +40,8 @@ func TestViewForgottenAfterAFailedWrite(t *testing.T) {
 	before, _ := newTestUpdater(t, api)
 	before.Apply(context.Background(), []Delivery{jobMessage(t, before, "w1", "1", "v1", time.Time{}, api.ts())})
 
-	p := retry.DefaultPolicy()
-	p.InitialBackoff = time.Millisecond
-	p.MaxBackoff = 5 * time.Millisecond
-	p.AttemptBudget = time.Nanosecond // the failure comes at the end of the attempt's budget
-	rec := &recorder{}
-	u, err := New(api, NewDecoder(schema.New()), Config{
-		Policy:   p,
-		Writes:   retry.NewLimiter(retry.LimiterConfig{Ceiling: 10000}),
-		Reads:    retry.NewLimiter(retry.LimiterConfig{Ceiling: 10000}),
-		Circuit:  retry.NewCircuit(retry.CircuitConfig{MinCooldown: time.Millisecond}),
-		Observer: rec,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The failure comes at the end of the attempt's budget.
+	u, _ := newTestUpdater(t, api, func(c *Config) { c.Policy.AttemptBudget = time.Nanosecond })
 	base := time.Now().Add(-time.Hour)
 	u.Apply(context.Background(), []Delivery{jobMessage(t, u, "a", "1", "v1", base, "")}) // read: unchanged, view cached
 

@@ -109,20 +109,26 @@ func (r *recorder) JobDone(_, outcome string, _, _ time.Duration) {
 	r.outcomes[outcome]++
 }
 
-func newTestUpdater(t *testing.T, api API) (*Updater, *recorder) {
+// newTestUpdater makes an updater with fast retries on api; change, if
+// given, adjusts its Config first.
+func newTestUpdater(t *testing.T, api API, change ...func(*Config)) (*Updater, *recorder) {
 	t.Helper()
 	rec := &recorder{}
 	p := retry.DefaultPolicy()
 	p.InitialBackoff = time.Millisecond
 	p.MaxBackoff = 5 * time.Millisecond
 	p.AttemptBudget = time.Second
-	u, err := New(api, NewDecoder(schema.New()), Config{
+	cfg := Config{
 		Policy:   p,
 		Writes:   retry.NewLimiter(retry.LimiterConfig{Ceiling: 10000}),
 		Reads:    retry.NewLimiter(retry.LimiterConfig{Ceiling: 10000}),
 		Circuit:  retry.NewCircuit(retry.CircuitConfig{MinCooldown: time.Millisecond}),
 		Observer: rec,
-	})
+	}
+	for _, fn := range change {
+		fn(&cfg)
+	}
+	u, err := New(api, NewDecoder(schema.New()), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
