@@ -469,34 +469,6 @@ func TestLimiterFollowsLoweredQuota(t *testing.T) {
 	}
 }
 
-func TestLimiterServesWaitersInArrivalOrder(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		l := NewLimiter(LimiterConfig{Ceiling: 10})
-		ctx := context.Background()
-		if _, _, err := l.Wait(ctx); err != nil { // takes the free turn
-			t.Fatal(err)
-		}
-		var mu sync.Mutex
-		var order []int
-		var wg sync.WaitGroup
-		for i := range 5 {
-			wg.Go(func() {
-				if _, _, err := l.Wait(ctx); err != nil {
-					t.Error(err)
-				}
-				mu.Lock()
-				order = append(order, i)
-				mu.Unlock()
-			})
-			synctest.Wait() // caller i is queued before caller i+1 arrives
-		}
-		wg.Wait()
-		if !slices.Equal(order, []int{0, 1, 2, 3, 4}) {
-			t.Errorf("release order: got %v, want arrival order [0 1 2 3 4]", order)
-		}
-	})
-}
-
 func TestLimiterWaitHonoursCancelledContext(t *testing.T) {
 	l := NewLimiter(LimiterConfig{Ceiling: 1000})
 	ctx, cancel := context.WithCancel(context.Background())

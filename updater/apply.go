@@ -43,13 +43,13 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, prio int, job *Job, lo
 		// The job's own timestamp says the engagement changed since that
 		// read: it cannot tell what the context holds now.
 		seen = nil
-	case !hasContext(seen, aws.ToString(in.ContextIdentifier)):
+	case findContext(seen, aws.ToString(in.ContextIdentifier)) == nil:
 		// This worker wrote the context since that read (wrote): what
 		// it holds now is not in the view.
 		seen = nil
 	}
 	needRead := ts == nil || d.ReceiveCount > 1
-	read := seen == nil && (needRead || u.readFirstPays())
+	read := seen == nil && (needRead || u.reads.readFirst())
 	wrote := false
 	for {
 		op, err := OpUpdate, error(nil)
@@ -136,10 +136,6 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, prio int, job *Job, lo
 		}
 	}
 }
-
-// readFirstPays says whether to read before writing a job that could be
-// written at once.
-func (u *Updater) readFirstPays() bool { return u.reads.readFirst() }
 
 func (a *attempt) reportConflicts(obs Observer) {
 	if a.conflicts > 0 {

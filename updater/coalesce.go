@@ -32,6 +32,7 @@ func (u *Updater) Apply(ctx context.Context, batch []Delivery) []Verdict {
 	}
 	var order []string
 	groups := map[string][]pending{}
+	prio := map[string]int{} // by context: the highest priority (lowest number) of its jobs
 	for i := range batch {
 		d := &batch[i]
 		job, err := u.dec.Decode([]byte(d.Body))
@@ -47,7 +48,9 @@ func (u *Updater) Apply(ctx context.Context, batch []Delivery) []Verdict {
 		ck := ContextKey(&job.Input)
 		if _, seen := groups[ck]; !seen {
 			order = append(order, ck)
+			prio[ck] = d.Priority
 		}
+		prio[ck] = min(prio[ck], d.Priority)
 		p.fresh = job.SourceUpdatedAt
 		if p.fresh.IsZero() {
 			p.fresh = d.SentAt
@@ -57,12 +60,9 @@ func (u *Updater) Apply(ctx context.Context, batch []Delivery) []Verdict {
 	// A batch may mix queues (the lane is the engagement's, whichever
 	// queue its jobs came from): the contexts of realtime jobs go first,
 	// and each context's calls take the highest priority among its jobs.
-	prio := func(ck string) int {
-		return slices.MinFunc(groups[ck], func(a, b pending) int { return a.d.Priority - b.d.Priority }).d.Priority
-	}
-	slices.SortStableFunc(order, func(a, b string) int { return prio(a) - prio(b) })
+	slices.SortStableFunc(order, func(a, b string) int { return prio[a] - prio[b] })
 	for _, ck := range order {
-		u.applyContext(ctx, ck, prio(ck), groups[ck], settle)
+		u.applyContext(ctx, ck, prio[ck], groups[ck], settle)
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package updater
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -16,15 +17,8 @@ import (
 // interactions (the service appends interactions, so writing a repeated
 // one would add it twice).
 func Holds(ge *partnercentral.GetEngagementOutput, in *partnercentral.UpdateEngagementContextInput) bool {
-	var cur types.EngagementContextPayload
-	found := false
-	for _, c := range ge.Contexts {
-		if aws.ToString(c.Id) == aws.ToString(in.ContextIdentifier) {
-			cur, found = c.Payload, true
-			break
-		}
-	}
-	if !found || cur == nil {
+	cur, found := contextPayload(ge, aws.ToString(in.ContextIdentifier))
+	if !found {
 		return false
 	}
 	switch want := in.Payload.(type) {
@@ -40,18 +34,8 @@ func Holds(ge *partnercentral.GetEngagementOutput, in *partnercentral.UpdateEnga
 		if status == "" {
 			status = "Unqualified" // the model's default
 		}
-		if aws.ToString(got.Value.QualificationStatus) != status || !sameJSON(got.Value.Customer, want.Value.Customer) {
-			return false
-		}
-		if want.Value.Interaction == nil {
-			return true
-		}
-		for _, have := range got.Value.Interactions {
-			if sameJSON(have, *want.Value.Interaction) {
-				return true
-			}
-		}
-		return false
+		return aws.ToString(got.Value.QualificationStatus) == status && sameJSON(got.Value.Customer, want.Value.Customer) &&
+			(want.Value.Interaction == nil || hasInteraction(got.Value, *want.Value.Interaction))
 	}
 	return false
 }
@@ -65,24 +49,38 @@ func withoutRepeatedInteraction(ge *partnercentral.GetEngagementOutput, in partn
 	if !ok || want.Value.Interaction == nil {
 		return in
 	}
-	for _, c := range ge.Contexts {
-		if aws.ToString(c.Id) != aws.ToString(in.ContextIdentifier) {
-			continue
-		}
-		got, ok := c.Payload.(*types.EngagementContextPayloadMemberLead)
-		if !ok {
-			return in
-		}
-		for _, have := range got.Value.Interactions {
-			if sameJSON(have, *want.Value.Interaction) {
-				lead := want.Value
-				lead.Interaction = nil
-				in.Payload = &types.UpdateEngagementContextPayloadMemberLead{Value: lead}
-				return in
-			}
-		}
+	cur, _ := contextPayload(ge, aws.ToString(in.ContextIdentifier))
+	if got, ok := cur.(*types.EngagementContextPayloadMemberLead); ok && hasInteraction(got.Value, *want.Value.Interaction) {
+		lead := want.Value
+		lead.Interaction = nil
+		in.Payload = &types.UpdateEngagementContextPayloadMemberLead{Value: lead}
 	}
 	return in
+}
+
+// contextPayload is what the engagement's context id holds, and whether the
+// engagement has that context with a payload.
+func contextPayload(ge *partnercentral.GetEngagementOutput, id string) (types.EngagementContextPayload, bool) {
+	if c := findContext(ge, id); c != nil {
+		return c.Payload, c.Payload != nil
+	}
+	return nil, false
+}
+
+// findContext is the engagement's context id, or nil.
+func findContext(ge *partnercentral.GetEngagementOutput, id string) *types.EngagementContextDetails {
+	for i := range ge.Contexts {
+		if aws.ToString(ge.Contexts[i].Id) == id {
+			return &ge.Contexts[i]
+		}
+	}
+	return nil
+}
+
+// hasInteraction says whether the lead already lists an interaction
+// identical to i.
+func hasInteraction(lead types.LeadContext, i types.LeadInteraction) bool {
+	return slices.ContainsFunc(lead.Interactions, func(have types.LeadInteraction) bool { return sameJSON(have, i) })
 }
 
 func sameJSON(a, b any) bool {

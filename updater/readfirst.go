@@ -89,11 +89,6 @@ func (u *Updater) freshView(eng string, now time.Time) *partnercentral.GetEngage
 	return v.ge
 }
 
-// hasContext says whether the engagement as read holds context id.
-func hasContext(ge *partnercentral.GetEngagementOutput, id string) bool {
-	return slices.ContainsFunc(ge.Contexts, func(c types.EngagementContextDetails) bool { return aws.ToString(c.Id) == id })
-}
-
 // wrote keeps the engagement's view in step with this worker's write to one
 // of its contexts: the new ModifiedAt, and that context no longer known
 // (what the service stored may differ in form from what was sent).

@@ -210,11 +210,14 @@ func (e *enqueuer) file(ctx context.Context, name, format string, stdin io.Reade
 			return
 		}
 		e.total++
-		var violations []schema.Violation
+		var (
+			job        *updater.Job
+			violations []schema.Violation
+		)
 		if rowErr != nil {
 			violations = []schema.Violation{{Rule: rowErr.Error()}}
 		} else {
-			violations = checkLine(e.dec, body, size)
+			job, violations = checkLine(e.dec, body, size)
 		}
 		if len(violations) > 0 {
 			e.invalid++
@@ -222,7 +225,6 @@ func (e *enqueuer) file(ctx context.Context, name, format string, stdin io.Reade
 				fmt.Fprintf(e.stdout, "%s:%d: %s\n", name, n, v)
 			}
 		} else {
-			job, _ := e.dec.Decode(body)
 			e.contexts[updater.ContextKey(&job.Input)] = struct{}{}
 			e.pending = append(e.pending, queue.Entry{
 				ID:      fmt.Sprintf("%s:%d", name, n),

@@ -62,7 +62,7 @@ Flags:
 		}
 		err = readJobs(r, name, *format, func(n int, line []byte, size int, rowErr error) {
 			total++
-			violations := checkLine(dec, line, size)
+			_, violations := checkLine(dec, line, size)
 			if rowErr != nil {
 				violations = []schema.Violation{{Rule: rowErr.Error()}}
 			}
@@ -89,24 +89,28 @@ Flags:
 	return nil
 }
 
-// checkLine returns the violations of one job line; size is the line's full
-// length, which may exceed len(line) when the line was too long to keep.
-func checkLine(dec *updater.Decoder, line []byte, size int) []schema.Violation {
+// checkLine decodes one job line and returns the job, or the violations
+// that make it invalid; size is the line's full length, which may exceed
+// len(line) when the line was too long to keep.
+func checkLine(dec *updater.Decoder, line []byte, size int) (*updater.Job, []schema.Violation) {
 	switch {
 	case size > updater.MaxBodyBytes:
-		return []schema.Violation{{
+		return nil, []schema.Violation{{
 			Rule: fmt.Sprintf("line is %d bytes; a job is at most %d bytes (1 MiB)", size, updater.MaxBodyBytes),
 			Code: types.ValidationExceptionErrorCodeInvalidValue,
 		}}
 	case size == 0:
-		return []schema.Violation{{Rule: "line is empty; each line must hold one job", Code: types.ValidationExceptionErrorCodeInvalidValue}}
+		return nil, []schema.Violation{{Rule: "line is empty; each line must hold one job", Code: types.ValidationExceptionErrorCodeInvalidValue}}
 	}
-	_, err := dec.Decode(line)
+	job, err := dec.Decode(line)
 	var inv *updater.InvalidJobError
-	if errors.As(err, &inv) {
-		return inv.Violations
+	switch {
+	case errors.As(err, &inv):
+		return nil, inv.Violations
+	case err != nil:
+		return nil, []schema.Violation{{Rule: err.Error(), Code: types.ValidationExceptionErrorCodeInvalidValue}}
 	}
-	return nil
+	return job, nil
 }
 
 func openInput(name string, stdin io.Reader) (io.Reader, func(), error) {

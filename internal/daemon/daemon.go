@@ -101,7 +101,6 @@ type Daemon struct {
 	listener net.Listener
 	registry *prometheus.Registry
 	state    *state.Store // nil: memory only
-	tally    *tally
 }
 
 // New wires a worker. awsCfg is the SDK configuration (region, credentials,
@@ -155,7 +154,6 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 			o.BaseEndpoint = aws.String(c.PartnerCentralEndpoint)
 		}
 	})
-	tally := newTally(m)
 	u, err := updater.New(pc, updater.NewDecoder(schema.New()), updater.Config{
 		Policy:     retry.DefaultPolicy(),
 		Writes:     writes,
@@ -163,7 +161,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 		Budget:     budget,
 		ReadBudget: readBudget,
 		Circuit:    circuit,
-		Observer:   tally,
+		Observer:   m,
 		Logger:     log,
 		Versions:   versions,
 	})
@@ -192,7 +190,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 		return nil, err
 	}
 	m.ObserveQueue(consumer)
-	d := &Daemon{cfg: c, log: log, consumer: consumer, circuit: circuit, registry: reg, state: store, tally: tally}
+	d := &Daemon{cfg: c, log: log, consumer: consumer, circuit: circuit, registry: reg, state: store}
 	if c.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", c.MetricsAddr)
 		if err != nil {
@@ -327,7 +325,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	d.log.Info("worker stopped", d.tally.summary()...)
+	d.log.Info("worker stopped", summary(d.registry)...)
 	return nil
 }
 
