@@ -15,8 +15,9 @@ import (
 //
 // The count lives in memory. To carry it across restarts, a caller keeps
 // the time of each call somewhere durable (OnTake) and hands them back to
-// the next process (Restore); this package does not know where. It is
-// counted per process: give each replica its share of the account's budget.
+// the next process (Restore); this package does not know where. Counted
+// so, it is one process's: a fleet that shares the account's budget counts
+// it in a Ledger they share instead (NewSharedBudget).
 //
 // Budget is safe for concurrent use.
 type Budget struct {
@@ -24,6 +25,7 @@ type Budget struct {
 	window time.Duration
 	now    func() time.Time
 	onTake func(time.Time)
+	ledger Ledger // nil: counted here
 
 	mu   sync.Mutex
 	ring []time.Time // times of the last limit calls, oldest at head once full
@@ -37,6 +39,32 @@ func NewBudget(limit int, window time.Duration, now func() time.Time) *Budget {
 		now = time.Now
 	}
 	return &Budget{limit: limit, window: window, now: now}
+}
+
+// Ledger counts the calls of a budget that several processes share (the
+// replicas of a fleet, each restart of them), where they all see it.
+// internal/fleet keeps one in DynamoDB.
+type Ledger interface {
+	// Take counts one call at now if the window before now holds fewer
+	// than limit calls, atomically for every process sharing the ledger,
+	// and returns 0; else it counts nothing and returns how long until
+	// there may be room.
+	Take(ctx context.Context, now time.Time, limit int, window time.Duration) (time.Duration, error)
+	// Delay is how long until the window has room, from what the ledger
+	// last learnt (at most a few seconds old): 0 when it has room.
+	Delay(now time.Time, limit int, window time.Duration) time.Duration
+	// Used is how many calls the window holds, from what the ledger last
+	// learnt.
+	Used(now time.Time, window time.Duration) int
+}
+
+// NewSharedBudget returns a budget of limit calls per window counted in
+// ledger, shared with every process that counts there. A limit of 0 or
+// less means no budget.
+func NewSharedBudget(limit int, window time.Duration, ledger Ledger, now func() time.Time) *Budget {
+	b := NewBudget(limit, window, now)
+	b.ledger = ledger
+	return b
 }
 
 // Restore counts calls made before this budget existed (by the process
@@ -78,9 +106,22 @@ func (b *Budget) OnTake(fn func(time.Time)) { b.onTake = fn }
 func (b *Budget) Take(ctx context.Context) (time.Duration, error) {
 	start := b.now()
 	for {
-		at, wait, ok := b.tryTake()
+		var (
+			at   time.Time
+			wait time.Duration
+			ok   bool
+		)
+		if b.ledger != nil && b.limit > 0 {
+			var err error
+			if wait, err = b.ledger.Take(ctx, b.now(), b.limit, b.window); err != nil {
+				return b.now().Sub(start), err
+			}
+			ok = wait <= 0
+		} else {
+			at, wait, ok = b.tryTake()
+		}
 		if ok {
-			if b.onTake != nil && b.limit > 0 {
+			if b.onTake != nil && b.limit > 0 && b.ledger == nil {
 				b.onTake(at)
 			}
 			return b.now().Sub(start), nil
@@ -100,6 +141,9 @@ func (b *Budget) Take(ctx context.Context) (time.Duration, error) {
 func (b *Budget) Delay() time.Duration {
 	if b.limit <= 0 {
 		return 0
+	}
+	if b.ledger != nil {
+		return b.ledger.Delay(b.now(), b.limit, b.window)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -154,6 +198,9 @@ func (b *Budget) tryTake() (time.Time, time.Duration, bool) {
 func (b *Budget) Remaining() int {
 	if b.limit <= 0 {
 		return -1
+	}
+	if b.ledger != nil {
+		return max(0, b.limit-b.ledger.Used(b.now(), b.window))
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

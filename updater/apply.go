@@ -17,8 +17,10 @@ import (
 // dead-lettered, or abandoned.
 //
 // prio is the priority its calls take under the rate limiters: the highest
-// of the jobs it stands for (coalesce.go).
-func (u *Updater) apply(ctx context.Context, d *Delivery, prio int, job *Job, log *slog.Logger) Verdict {
+// of the jobs it stands for (coalesce.go). claim, when the versions are a
+// fleet's (Claimer), is this worker's hold on the context: every write is
+// made under it.
+func (u *Updater) apply(ctx context.Context, d *Delivery, prio int, job *Job, log *slog.Logger, claim Claim) Verdict {
 	in := job.Input
 	eng := EngagementKey(&in)
 	a := newAttempt(u.cfg.Policy, d.ReceiveCount, time.Now())
@@ -49,6 +51,12 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, prio int, job *Job, lo
 		seen = nil
 	}
 	needRead := ts == nil || d.ReceiveCount > 1
+	if claim != nil && appendsInteraction(&in) {
+		// Another worker of the fleet may have appended this very
+		// interaction since any read this one made: only a read made
+		// under the claim can tell (see Claimer).
+		seen, needRead = nil, true
+	}
 	read := seen == nil && (needRead || u.reads.readFirst())
 	wrote := false
 	for {
@@ -101,7 +109,7 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, prio int, job *Job, lo
 			op = OpUpdate
 			in.EngagementLastModifiedAt = ts
 			wrote = true
-			out, werr := u.updateContext(ctx, prio, &in)
+			out, werr := u.updateContext(ctx, prio, &in, claim)
 			if werr == nil {
 				if out.EngagementLastModifiedAt != nil {
 					u.modifiedAt.put(eng, *out.EngagementLastModifiedAt)

@@ -17,10 +17,10 @@ import (
 // and reports each to the observer.
 
 // updateContext makes one UpdateEngagementContext call under the circuit,
-// the daily budget and the write limiter.
-func (u *Updater) updateContext(ctx context.Context, prio int, in *partnercentral.UpdateEngagementContextInput) (*partnercentral.UpdateEngagementContextOutput, error) {
+// the daily budget and the write limiter, and under claim (nil: none).
+func (u *Updater) updateContext(ctx context.Context, prio int, in *partnercentral.UpdateEngagementContextInput, claim Claim) (*partnercentral.UpdateEngagementContextOutput, error) {
 	var out *partnercentral.UpdateEngagementContextOutput
-	err := u.call(ctx, OpUpdate, prio, u.cfg.Writes, u.cfg.Budget, func() error {
+	err := u.call(ctx, OpUpdate, prio, u.cfg.Writes, u.cfg.Budget, claim, func(ctx context.Context) error {
 		var err error
 		out, err = u.api.UpdateEngagementContext(ctx, in)
 		return err
@@ -37,7 +37,7 @@ func (u *Updater) getEngagement(ctx context.Context, prio int, in *partnercentra
 		return nil, errReadSkipped
 	}
 	var out *partnercentral.GetEngagementOutput
-	err := u.call(ctx, OpGet, prio, u.cfg.Reads, u.cfg.ReadBudget, func() error {
+	err := u.call(ctx, OpGet, prio, u.cfg.Reads, u.cfg.ReadBudget, nil, func(ctx context.Context) error {
 		var err error
 		out, err = u.api.GetEngagement(ctx, &partnercentral.GetEngagementInput{Catalog: in.Catalog, Identifier: in.EngagementIdentifier})
 		return err
@@ -53,8 +53,9 @@ var errReadSkipped = errors.New("read skipped: daily read budget spent")
 // budget of its class (nil: none), and for its turn under the rate
 // limiter, where a job of a higher-priority queue (prio 0 the highest)
 // goes before those of lower ones, then reports the call to the limiter,
-// the circuit and the observer.
-func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limiter, budget *retry.Budget, fn func() error) error {
+// the circuit and the observer. Under a claim (nil: none), the call is
+// made only while the claim holds, and ends before it may lapse.
+func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limiter, budget *retry.Budget, claim Claim, fn func(context.Context) error) error {
 	probe, err := u.circuit.Acquire(ctx)
 	if err != nil {
 		return err
@@ -72,6 +73,11 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 		}
 		if err != nil {
 			u.circuit.Record(probe, retry.Canceled, "")
+			if ctx.Err() == nil {
+				// A fleet's budget could not be counted: no call
+				// escapes it.
+				return &stateError{err: err}
+			}
 			return err
 		}
 	}
@@ -85,8 +91,19 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 		u.circuit.Record(probe, retry.Canceled, "")
 		return err
 	}
+	callCtx := ctx
+	if claim != nil {
+		deadline, err := claim.Hold(ctx)
+		if err != nil {
+			u.circuit.Record(probe, retry.Canceled, "")
+			return &stateError{err: err}
+		}
+		var cancel context.CancelFunc
+		callCtx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
 	start := time.Now()
-	err = fn()
+	err = fn(callCtx)
 	latency := time.Since(start)
 	errClass := retry.Classify(ctx, err)
 	lim.Done(sentAt, errClass == retry.Throttle)

@@ -2,6 +2,7 @@ package updater
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 )
@@ -115,12 +116,33 @@ func (u *Updater) applyContext(ctx context.Context, ck string, prio int, jobs []
 	for n, p := range live {
 		log := u.messageLog(p.d, p.job)
 		var v Verdict
-		if err := u.intend(ctx, ck, p.job.SourceUpdatedAt); err != nil {
+		claim, err := u.claim(ctx, ck, p.job.SourceUpdatedAt)
+		switch {
+		case errors.Is(err, ErrSuperseded):
+			v = Verdict{Outcome: OutcomeStale}
+			log.Info("stale job skipped: another worker set out to write a newer one", "source_updated_at", p.job.SourceUpdatedAt)
+		case err != nil:
 			v = verdictOf(decide(ctx, &stateError{err: err}, OpUpdate, newAttempt(u.cfg.Policy, p.d.ReceiveCount, time.Now()), circuitView{}, time.Now()))
-		} else {
-			v = u.apply(ctx, p.d, prio, p.job, log)
+		default:
+			v = u.apply(ctx, p.d, prio, p.job, log, claim)
+			if claim != nil {
+				// Released even when the worker is stopping: the next
+				// worker need not wait for the claim to lapse.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+				if err := claim.Release(rctx); err != nil {
+					log.Warn("could not release the context's claim; it lapses by itself", "error", err)
+				}
+				cancel()
+			}
 		}
 		switch v.Outcome {
+		case OutcomeStale:
+			// Another worker writes a newer version: this one and the
+			// older ones are stale.
+			for _, q := range live[n:] {
+				settle(q, v)
+			}
+			return
 		case OutcomeApplied, OutcomeUnchanged, OutcomeAlreadyApplied:
 			if src := p.job.SourceUpdatedAt; !src.IsZero() {
 				u.watermark.update(ck, func(old time.Time, found bool) time.Time {

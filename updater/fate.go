@@ -105,10 +105,17 @@ func decide(ctx context.Context, err error, op string, a *attempt, cv circuitVie
 		future  *futureError
 		state   *stateError
 		spent   *budgetSpentError
+		claimed *ClaimedError
 	)
 	switch {
 	case errors.As(err, &invalid), errors.As(err, &future):
 		return step{kind: stepDeadLetter, class: ClassInvalidJob, reason: err.Error()}
+	case errors.As(err, &claimed):
+		// Another worker writes the context: back to the queue until its
+		// claim ends at the latest, spread over a few seconds so that the
+		// jobs it held do not all return at once.
+		wait := max(claimed.Until.Sub(now), 0) + time.Duration(rand.Int64N(int64(5*time.Second)))
+		return step{kind: stepSendBack, reason: claimed.Error(), delay: min(wait, maxRequeueDelay)}
 	case errors.As(err, &state):
 		// No write may escape the versions' store: the job waits in the
 		// queue until the store can be read and written again.

@@ -177,15 +177,23 @@ func New(api API, dec *Decoder, cfg Config) (*Updater, error) {
 // maxViews bounds the engagements whose last read is kept.
 const maxViews = 4096
 
-// intend records that the newest job of a context is about to be written.
-// It returns an error only when the versions cannot be recorded: the job is
-// then not written either, so that no write escapes the store.
-func (u *Updater) intend(ctx context.Context, ck string, src time.Time) error {
-	if src.IsZero() {
-		return nil
+// claim takes context ck for the write of its newest job, of version src:
+// from a Claimer, a claim the write is made under (see Claimer); from any
+// other Versions, the version is recorded (Intend) and the claim is nil.
+// An error means the job must not be written: ErrSuperseded says it is
+// stale.
+func (u *Updater) claim(ctx context.Context, ck string, src time.Time) (Claim, error) {
+	if c, ok := u.versions.(Claimer); ok {
+		return c.Claim(ctx, ck, src)
 	}
-	return u.versions.Intend(ctx, ck, src)
+	if src.IsZero() {
+		return nil, nil
+	}
+	return nil, u.versions.Intend(ctx, ck, src)
 }
+
+// releaseTimeout bounds the release of a claim.
+const releaseTimeout = 5 * time.Second
 
 // Delivery is one delivery of a job's message, as the queue received it.
 type Delivery struct {

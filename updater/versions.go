@@ -2,6 +2,8 @@ package updater
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -63,4 +65,48 @@ func (v memoryVersions) Intend(_ context.Context, key string, t time.Time) error
 		return t
 	})
 	return nil
+}
+
+// Claimer is a Versions shared by several processes (a fleet of replicas
+// on a standard queue): recording a version is not enough there, since
+// another replica may write an older version between this one's check and
+// its write, or the same job at the same moment. A Claimer hands out one
+// claim per context at a time, and the updater writes a context only while
+// it holds the claim: the check of the newest version and the write are
+// then one step for the fleet. internal/fleet implements it on DynamoDB.
+type Claimer interface {
+	Versions
+	// Claim takes context key for a write of version v (zero: the job
+	// has none). It records v as the newest version intended, as Intend
+	// does, in the same step. It fails with ErrSuperseded when a newer
+	// version is recorded, and with a *ClaimedError when another process
+	// holds the context. Any other error means the write must not happen.
+	Claim(ctx context.Context, key string, v time.Time) (Claim, error)
+}
+
+// Claim is a process's hold on one context, for the write of one job.
+type Claim interface {
+	// Hold makes sure the claim lasts long enough for one call and says
+	// until when the call may run: a call still running then could land
+	// after another process took the context. It fails when the claim is
+	// lost (it lapsed and another process took it).
+	Hold(ctx context.Context) (deadline time.Time, err error)
+	// Release gives the context up. A claim not released lapses by
+	// itself, so a crashed process holds a context for a short while only.
+	Release(ctx context.Context) error
+}
+
+// ErrSuperseded says another process set out to write a newer version of
+// the context: the job is stale.
+var ErrSuperseded = errors.New("a newer version of the context was set out to be written")
+
+// ClaimedError says another process holds the context, until Until at the
+// latest: the job goes back to the queue for then.
+type ClaimedError struct {
+	Holder string
+	Until  time.Time
+}
+
+func (e *ClaimedError) Error() string {
+	return fmt.Sprintf("context being written by another worker (%s) until %s at the latest", e.Holder, e.Until.UTC().Format(time.RFC3339))
 }
