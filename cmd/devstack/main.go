@@ -118,7 +118,7 @@ func up(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(stateDir)
-	fmt.Fprintf(stderr, "devstack: SQS on %s, Partner Central on %s (admin API: %s/_sim/stats); environment for a worker:\n", s.SQSURL, s.PCURL, s.PCURL)
+	fmt.Fprintf(stderr, "devstack: SQS and DynamoDB on %s, Partner Central on %s (admin API: %s/_sim/stats); environment for a worker (for a fleet of workers, replace PCSYNC_STATE_DIR with PCSYNC_STATE_TABLE=%s):\n", s.SQSURL, s.PCURL, s.PCURL, s.StateTable)
 	// First: scripts wait for the stack's last line (its credentials).
 	for _, line := range append([]string{"PCSYNC_STATE_DIR=" + stateDir}, s.Env()...) {
 		fmt.Fprintln(stdout, line)

@@ -35,6 +35,7 @@ type daemonConfig struct {
 	exitWhenIdle time.Duration
 	stateDir     string // "": the default place (defaultStateDir); "off": none
 	stateFile    string
+	stateTable   string
 	pprof        bool
 	// maxCircuitOpen ends a batch run whose circuit stays open this long.
 	maxCircuitOpen time.Duration
@@ -49,13 +50,14 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs.IntVar(&c.maxBatch, "max-batch", daemon.DefaultMaxBatch, "most waiting jobs of one engagement handled together (coalescing)")
 	fs.Float64Var(&c.writeRPS, "write-rps", 1, "ceiling of UpdateEngagementContext calls per second for this process (the account's write quota, or this replica's share)")
 	fs.Float64Var(&c.readRPS, "read-rps", 10, "ceiling of GetEngagement calls per second for this process")
-	fs.IntVar(&c.writeBudget, "write-budget", 10000, "UpdateEngagementContext calls allowed per rolling 24 h for this process; 0: no budget")
-	fs.IntVar(&c.readBudget, "read-budget", 100000, "GetEngagement calls allowed per rolling 24 h for this process; 0: no budget")
+	fs.IntVar(&c.writeBudget, "write-budget", 10000, "UpdateEngagementContext calls allowed per rolling 24 h, for this process, or for the fleet with -state-table; 0: no budget")
+	fs.IntVar(&c.readBudget, "read-budget", 100000, "GetEngagement calls allowed per rolling 24 h, for this process, or for the fleet with -state-table; 0: no budget")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long running jobs may take to finish")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", ":9090", "listen address for /metrics, /healthz and /readyz; empty: none")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "json", "json or text")
 	fs.StringVar(&c.stateDir, "state-dir", "", "`directory` of the state file, which keeps across restarts the newest version set out to be written to each context (so that a restarted worker never writes an older one over it) and the daily write budget's window; the file is named after the queues; \"off\": memory only, lost on restart (default $XDG_STATE_HOME/pcsync, else ~/.local/state/pcsync)")
+	fs.StringVar(&c.stateTable, "state-table", "", "DynamoDB `table` the fleet's workers share instead of a state file: the newest version of each context with one writer at a time (so that no replica writes an older version over a newer one, or a Lead interaction twice), and the daily write and read budgets, counted for the fleet (deploy/cloudformation creates it)")
 	fs.StringVar(&c.stateFile, "state-file", "", "the state file's path (a `file`), instead of one named after the queues in -state-dir (a file in the text format of earlier pcsync versions is migrated)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on -metrics-addr (for diagnosis; keep the address private)")
 	fs.DurationVar(&c.exitWhenIdle, "exit-when-idle", 0, "exit once nothing was received or held for this long and SQS counts no message left, or one visibility timeout and one long poll later (batch runs); 0: run until stopped")
@@ -101,6 +103,9 @@ func (c *daemonConfig) validate() error {
 	if c.logFormat != "json" && c.logFormat != "text" {
 		errs = append(errs, fmt.Errorf("-log-format must be json or text, got %q", c.logFormat))
 	}
+	if c.stateTable != "" && (c.stateDir != "" || c.stateFile != "") {
+		errs = append(errs, fmt.Errorf("-state-table (PCSYNC_STATE_TABLE) and -state-dir or -state-file are both set: the table replaces the state file; give one"))
+	}
 	if c.stateDir != "" && c.stateFile != "" {
 		errs = append(errs, fmt.Errorf("-state-dir (PCSYNC_STATE_DIR) and -state-file (PCSYNC_STATE_FILE) are both set: give one, the directory or the file"))
 	}
@@ -108,10 +113,11 @@ func (c *daemonConfig) validate() error {
 }
 
 // stateDirFor is the directory of the state file: -state-dir, else the
-// default place; "" when -state-dir is off or -state-file names the file.
+// default place; "" when -state-dir is off, -state-file names the file, or
+// -state-table replaces it.
 func (c *daemonConfig) stateDirFor(getenv func(string) string) (string, error) {
 	switch {
-	case c.stateFile != "" || c.stateDir == "off":
+	case c.stateFile != "" || c.stateDir == "off" || c.stateTable != "":
 		return "", nil
 	case c.stateDir != "":
 		return c.stateDir, nil
@@ -174,8 +180,8 @@ jobs finish within -drain-timeout, hands back the rest, and exits.
 
 AWS settings come from the SDK's own chain: AWS_REGION, AWS_PROFILE,
 credentials from the environment, the shared files, SSO, IRSA or IMDS;
-AWS_ENDPOINT_URL_SQS and AWS_ENDPOINT_URL_PARTNERCENTRAL_SELLING override
-the endpoints (for the local stack).
+AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL_PARTNERCENTRAL_SELLING and
+AWS_ENDPOINT_URL_DYNAMODB override the endpoints (for the local stack).
 
 Each flag can be set by its environment variable; the flag wins.
 
@@ -231,6 +237,6 @@ func (c *daemonConfig) daemon(stateDir string) daemon.Config {
 	return daemon.Config{
 		QueueURLs: c.queueURLs, DLQURLs: c.dlqURLs.orDiscover(), Workers: c.workers, MaxHeld: c.maxHeld, MaxBatch: c.maxBatch,
 		WriteRPS: c.writeRPS, ReadRPS: c.readRPS, WriteBudget: c.writeBudget, ReadBudget: c.readBudget, DrainTimeout: c.drainTimeout,
-		MetricsAddr: c.metricsAddr, ExitWhenIdle: c.exitWhenIdle, MaxCircuitOpen: c.maxCircuitOpen, StateFile: c.stateFile, StateDir: stateDir, Pprof: c.pprof,
+		MetricsAddr: c.metricsAddr, ExitWhenIdle: c.exitWhenIdle, MaxCircuitOpen: c.maxCircuitOpen, StateFile: c.stateFile, StateDir: stateDir, StateTable: c.stateTable, Pprof: c.pprof,
 	}
 }

@@ -23,11 +23,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pcsync/pcsync/internal/fleet"
 	"github.com/pcsync/pcsync/internal/state"
 	"github.com/pcsync/pcsync/metrics"
 	"github.com/pcsync/pcsync/partnercentral"
@@ -75,6 +77,14 @@ type Config struct {
 	// lost on restart.
 	StateFile string
 	StateDir  string
+	// StateTable, when set, is the fleet's DynamoDB table (package
+	// internal/fleet), instead of a state file: the versions and their
+	// claims, and the daily write and read budgets, shared by every
+	// worker that names it.
+	StateTable string
+	// DynamoDBEndpoint, when set, overrides the endpoint awsCfg resolves
+	// for the state table (the local stack).
+	DynamoDBEndpoint string
 	Pprof     bool // serve /debug/pprof/ on MetricsAddr
 	// SQSEndpoint and PartnerCentralEndpoint, when set, override the
 	// endpoints awsCfg resolves (the demo's in-process stack); in
@@ -100,7 +110,8 @@ type Daemon struct {
 	server   *http.Server
 	listener net.Listener
 	registry *prometheus.Registry
-	state    *state.Store // nil: memory only
+	state    *state.Store // nil: memory only, or the table
+	table    *fleet.Store // nil: no table
 }
 
 // New wires a worker. awsCfg is the SDK configuration (region, credentials,
@@ -143,6 +154,25 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 		versions = store
 		budget.Restore(store.Writes())
 		budget.OnTake(store.RecordWrite)
+	}
+	// With a table, the fleet shares the versions and both budgets.
+	var table *fleet.Store
+	if c.StateTable != "" {
+		db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+			if c.DynamoDBEndpoint != "" {
+				o.BaseEndpoint = aws.String(c.DynamoDBEndpoint)
+			}
+		})
+		octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		table, err = fleet.Open(octx, db, c.StateTable, fleet.Options{Logger: log})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		versions = table
+		budget = retry.NewSharedBudget(c.WriteBudget, budgetWindow, table.Ledger("write"), nil)
+		readBudget = retry.NewSharedBudget(c.ReadBudget, budgetWindow, table.Ledger("read"), nil)
+		log.Info("state table opened", "table", c.StateTable, "holder", table.Holder())
 	}
 	m.ObserveCircuit(circuit)
 	m.ObserveLimiter("write", writes)
@@ -190,7 +220,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 		return nil, err
 	}
 	m.ObserveQueue(consumer)
-	d := &Daemon{cfg: c, log: log, consumer: consumer, circuit: circuit, registry: reg, state: store}
+	d := &Daemon{cfg: c, log: log, consumer: consumer, circuit: circuit, registry: reg, state: store, table: table}
 	if c.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", c.MetricsAddr)
 		if err != nil {
@@ -294,6 +324,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		gaveUp <- nil
 	}
 	where := "memory"
+	if d.table != nil {
+		where = "table " + d.table.Table()
+	}
 	if d.state != nil {
 		where = d.state.Path()
 	}

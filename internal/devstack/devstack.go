@@ -16,6 +16,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,11 +24,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/sivchari/kumo"
 
 	"github.com/pcsync/pcsync/internal/daemon"
+	"github.com/pcsync/pcsync/internal/fleet"
 	"github.com/pcsync/pcsync/partnercentral/pcsim"
 	"github.com/pcsync/pcsync/partnercentral/types"
 )
@@ -65,6 +68,9 @@ type Stack struct {
 	SQSURL, PCURL string
 	// QueueURL and DLQURL are the queues' URLs.
 	QueueURL, DLQURL string
+	// StateTable is a fleet state table (internal/fleet) in the emulator's
+	// DynamoDB, at SQSURL too: workers use it when given -state-table.
+	StateTable string
 	// Sim is the Partner Central simulator, for its knobs and state.
 	Sim *pcsim.Server
 	// SQS is a client of the emulator.
@@ -137,6 +143,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 
 	s.SQS = sqs.NewFromConfig(s.AWSConfig(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(s.SQSURL) })
 	if err := s.createQueues(ctx, o); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.StateTable = strings.TrimSuffix(o.Queue, ".fifo") + "-state"
+	db := dynamodb.NewFromConfig(s.AWSConfig(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(s.SQSURL) })
+	if err := fleet.CreateTable(ctx, db, s.StateTable); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -214,6 +226,7 @@ func (s *Stack) WorkerConfig() daemon.Config {
 		DLQURL:                 s.DLQURL,
 		SQSEndpoint:            s.SQSURL,
 		PartnerCentralEndpoint: s.PCURL,
+		DynamoDBEndpoint:       s.SQSURL,
 	}
 }
 
@@ -225,6 +238,7 @@ func (s *Stack) Env() []string {
 		"PCSYNC_DLQ_URL=" + s.DLQURL,
 		"AWS_ENDPOINT_URL_SQS=" + s.SQSURL,
 		"AWS_ENDPOINT_URL_PARTNERCENTRAL_SELLING=" + s.PCURL,
+		"AWS_ENDPOINT_URL_DYNAMODB=" + s.SQSURL,
 		"AWS_REGION=" + Region,
 		"AWS_ACCESS_KEY_ID=" + AccessKeyID,
 		"AWS_SECRET_ACCESS_KEY=" + SecretAccessKey,
