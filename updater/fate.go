@@ -112,9 +112,11 @@ func decide(ctx context.Context, err error, op string, a *attempt, cv circuitVie
 		return step{kind: stepDeadLetter, class: ClassInvalidJob, reason: err.Error()}
 	case errors.As(err, &claimed):
 		// Another worker writes the context: back to the queue until its
-		// claim ends at the latest, spread over a few seconds so that the
-		// jobs it held do not all return at once.
-		wait := max(claimed.Until.Sub(now), 0) + time.Duration(rand.Int64N(int64(5*time.Second)))
+		// claim ends, or for claimRecheck when that is sooner (a live
+		// worker's claim ends with its job, in moments; only a crashed
+		// one's lasts), spread over a few seconds so that the jobs it
+		// held do not all return at once.
+		wait := min(max(claimed.Until.Sub(now), 0), claimRecheck) + time.Duration(rand.Int64N(int64(5*time.Second)))
 		return step{kind: stepSendBack, reason: claimed.Error(), delay: min(wait, maxRequeueDelay)}
 	case errors.As(err, &state):
 		// No write may escape the versions' store: the job waits in the
@@ -250,6 +252,10 @@ func (e *stateError) Error() string {
 }
 
 func (e *stateError) Unwrap() error { return e.err }
+
+// claimRecheck is the longest a job waits in the queue for another
+// worker's claim on its context to end, before it looks again.
+const claimRecheck = 15 * time.Second
 
 // maxBudgetHold is the longest a job waits, held, for room in the daily
 // budget; a longer wait sends it back to the queue for then.

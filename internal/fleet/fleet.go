@@ -65,10 +65,11 @@ type Options struct {
 }
 
 const (
-	// DefaultLease is how long a claim lasts. A call (30 s at most, see
+	// DefaultLease is how long a claim lasts: how long a crashed
+	// worker's contexts wait. A call (30 s at most, see
 	// partnercentral.DefaultTimeout) fits in what is left of it when it
 	// is renewed (renewBelow).
-	DefaultLease = 2 * time.Minute
+	DefaultLease = time.Minute
 	// MaxClockSkew is how far apart the fleet's clocks may be: a call
 	// under a claim ends that long before the claim lapses, and a
 	// budget's minute is counted that long after the window.
@@ -284,9 +285,9 @@ type claim struct {
 }
 
 // renewBelow is how much of a claim must be left for a call to start
-// under it without renewing: a call (30 s at most) and the clocks' skew
-// fit in it.
-const renewBelow = time.Minute
+// under it without renewing: a call (30 s at most), the clocks' skew and
+// a margin fit in it.
+const renewBelow = 45 * time.Second
 
 // Hold renews the claim when less than renewBelow is left, and returns
 // when a call under it must end: MaxClockSkew before it lapses.

@@ -1,6 +1,7 @@
 package pcsim
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -156,6 +157,9 @@ func (s *Sim) updateEngagementContext(r *http.Request, body []byte, rep *reply) 
 		return
 	}
 	c.writes++
+	if s.onWrite != nil {
+		s.onWrite(e.id, c.id, bytes.Clone(c.view))
+	}
 	t := e.bump(s.now(), partnerAccount)
 	rep.body = updateResponse{
 		EngagementId:             e.id,

@@ -1,6 +1,7 @@
 package pcsim
 
 import (
+	"encoding/json"
 	"log/slog"
 	"time"
 )
@@ -50,6 +51,13 @@ type Options struct {
 	Seed                 int64            // seeds fault draws, outside writer picks and request ids; 0 -> time-based
 	Now                  func() time.Time // clock for quotas, budget, signature age and ModifiedAt; nil -> time.Now
 	Logger               *slog.Logger     // nil -> discard
+	// OnWrite, when set, is told of every successful
+	// UpdateEngagementContext, in the order they were applied to each
+	// engagement: the engagement and context ids and the context as
+	// GetEngagement now returns it. Tests read the order of writes from
+	// it (was an older version written over a newer one?). It is called
+	// under the engagement's lock and must return promptly.
+	OnWrite func(engagement, context string, payload json.RawMessage)
 }
 
 // Wire and model constants the simulator enforces.

@@ -2,6 +2,7 @@ package pcsim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,6 +37,7 @@ type Sim struct {
 
 	budgetAsThrottle bool
 	quotas           quotas
+	onWrite          func(engagement, context string, payload json.RawMessage)
 	faults           atomic.Pointer[Faults]
 	faultRand        *lockedRand
 	outsideRand      *lockedRand
@@ -70,6 +72,7 @@ func New(opts Options) *Sim {
 		signer:           v4.NewSigner(),
 		model:            schema.New(),
 		budgetAsThrottle: opts.BudgetAsThrottle,
+		onWrite:          opts.OnWrite,
 		quotas:           newQuotas(opts),
 		// Separate streams, so that the outside writer's picks do not
 		// shift the fault draws of a seeded run.
