@@ -164,7 +164,9 @@ func TestReliabilityFleetOnStateTable(t *testing.T) {
 	e.wantTitles(ids, 4, "v4")
 	for _, id := range leads {
 		st, _ := e.stack.Sim.Engagement(id)
-		var p struct{ Lead struct{ Interactions []json.RawMessage } }
+		var p struct {
+			Lead struct{ Interactions []json.RawMessage }
+		}
 		if err := json.Unmarshal(st.Contexts[0].Payload, &p); err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}

@@ -85,7 +85,7 @@ type Config struct {
 	// DynamoDBEndpoint, when set, overrides the endpoint awsCfg resolves
 	// for the state table (the local stack).
 	DynamoDBEndpoint string
-	Pprof     bool // serve /debug/pprof/ on MetricsAddr
+	Pprof            bool // serve /debug/pprof/ on MetricsAddr
 	// SQSEndpoint and PartnerCentralEndpoint, when set, override the
 	// endpoints awsCfg resolves (the demo's in-process stack); in
 	// production the SDK's own settings decide.
