@@ -51,12 +51,6 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, prio int, job *Job, lo
 		seen = nil
 	}
 	needRead := ts == nil || d.ReceiveCount > 1
-	if claim != nil && appendsInteraction(&in) {
-		// Another worker of the fleet may have appended this very
-		// interaction since any read this one made: only a read made
-		// under the claim can tell (see Claimer).
-		seen, needRead = nil, true
-	}
 	read := seen == nil && (needRead || u.reads.readFirst())
 	wrote := false
 	for {

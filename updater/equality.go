@@ -58,13 +58,6 @@ func withoutRepeatedInteraction(ge *partnercentral.GetEngagementOutput, in partn
 	return in
 }
 
-// appendsInteraction says whether in would append a Lead interaction: the
-// one part of a write that is not idempotent.
-func appendsInteraction(in *partnercentral.UpdateEngagementContextInput) bool {
-	lead, ok := in.Payload.(*types.UpdateEngagementContextPayloadMemberLead)
-	return ok && lead.Value.Interaction != nil
-}
-
 // contextPayload is what the engagement's context id holds, and whether the
 // engagement has that context with a payload.
 func contextPayload(ge *partnercentral.GetEngagementOutput, id string) (types.EngagementContextPayload, bool) {

@@ -108,6 +108,8 @@ func TestFate(t *testing.T) {
 			kind: stepSendBack, reason: "daily write budget spent"},
 		{name: "state file unwritable: back to the queue, no write", err: &stateError{err: errors.New("disk full")}, op: OpUpdate,
 			kind: stepSendBack, reason: "disk full"},
+		{name: "context claimed by another worker: back to the queue, no write", err: &ClaimedError{Holder: "w2", Until: now.Add(time.Minute)}, op: OpUpdate,
+			kind: stepSendBack, reason: "being written by another worker (w2)"},
 		{name: "worker stopping: abandon", err: context.Canceled, op: OpUpdate, ctx: canceled, kind: stepAbandon},
 		{name: "worker stopping mid-call: abandon, whatever the error", err: network, op: OpUpdate, ctx: canceled, kind: stepAbandon},
 	}
@@ -160,6 +162,8 @@ func TestFateSendBackDelays(t *testing.T) {
 		{"fiftieth delivery: capped", throttled, 50, p.RequeueMax * 3 / 4, p.RequeueMax},
 		{"budget room in 3 h", &budgetSpentError{wait: 3 * time.Hour}, 1, 3 * time.Hour, 3*time.Hour + time.Minute},
 		{"budget room in 20 h: inside SQS's 12 h", &budgetSpentError{wait: 20 * time.Hour}, 1, maxRequeueDelay, maxRequeueDelay},
+		{"claim ends in 4 s", &ClaimedError{Until: now.Add(4 * time.Second)}, 1, 4 * time.Second, 9 * time.Second},
+		{"claim ends in 1 min: looked at again sooner", &ClaimedError{Until: now.Add(time.Minute)}, 1, claimRecheck, claimRecheck + 5*time.Second},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for range 200 {

@@ -74,6 +74,15 @@ func (v memoryVersions) Intend(_ context.Context, key string, t time.Time) error
 // claim per context at a time, and the updater writes a context only while
 // it holds the claim: the check of the newest version and the write are
 // then one step for the fleet. internal/fleet implements it on DynamoDB.
+//
+// A Lead interaction (the one part of a write that is not idempotent) is
+// not appended twice by two workers either way: a write carries the
+// engagement's ModifiedAt as the worker last saw it, so the second of two
+// writes made from the same read is refused (ConflictException) and its
+// job reads again, finds the interaction and drops it
+// (withoutRepeatedInteraction); a job without a timestamp, or delivered
+// before, reads first. The claim makes such a race rare, and the versions
+// keep an older job from being written after a newer one.
 type Claimer interface {
 	Versions
 	// Claim takes context key for a write of version v (zero: the job
