@@ -103,8 +103,8 @@ func (c *daemonConfig) validate() error {
 	if c.logFormat != "json" && c.logFormat != "text" {
 		errs = append(errs, fmt.Errorf("-log-format must be json or text, got %q", c.logFormat))
 	}
-	if c.stateTable != "" && (c.stateDir != "" || c.stateFile != "") {
-		errs = append(errs, fmt.Errorf("-state-table (PCSYNC_STATE_TABLE) and -state-dir or -state-file are both set: the table replaces the state file; give one"))
+	if c.stateTable != "" && c.stateFile != "" {
+		errs = append(errs, fmt.Errorf("-state-table (PCSYNC_STATE_TABLE) and -state-file (PCSYNC_STATE_FILE) are both set: the table replaces the state file; give one"))
 	}
 	if c.stateDir != "" && c.stateFile != "" {
 		errs = append(errs, fmt.Errorf("-state-dir (PCSYNC_STATE_DIR) and -state-file (PCSYNC_STATE_FILE) are both set: give one, the directory or the file"))
@@ -213,7 +213,12 @@ func runDaemon(ctx context.Context, args []string, getenv func(string) string, s
 		return exitError{exitUsage}
 	}
 	log := newLogger(stderr, c.logFormat, c.logLevel)
-	if c.stateDir == "off" {
+	if c.stateTable != "" && c.stateDir != "" && c.stateDir != "off" {
+		// The Kubernetes base sets the directory; an overlay that adds a
+		// table need not unset it.
+		log.Info("the state table replaces the state file; -state-dir is not used", "table", c.stateTable, "state_dir", c.stateDir)
+	}
+	if c.stateDir == "off" && c.stateTable == "" {
 		if std := standardQueues(c.queueURLs); len(std) > 0 {
 			log.Warn("state kept in memory only (-state-dir off): after a restart, this worker may write an older version of a context over a newer one from a standard queue",
 				"standard_queues", std)

@@ -63,6 +63,7 @@ func TestRunRefusesTwoStatePlaces(t *testing.T) {
 	}{
 		{"both flags", []string{"-state-dir", "/a", "-state-file", "/b/q.db"}, nil, "both set"},
 		{"flag and variable", []string{"-state-file", "/b/q.db"}, map[string]string{"PCSYNC_STATE_DIR": "off"}, "both set"},
+		{"table and file", []string{"-state-table", "pcsync-state"}, map[string]string{"PCSYNC_STATE_FILE": "/b/q.db"}, "both set"},
 		{"no home", nil, nil, "-state-dir has no default"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
