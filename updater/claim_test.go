@@ -35,7 +35,7 @@ func (f *fakeClaimer) Claim(_ context.Context, _ string, v time.Time) (Claim, er
 type fakeClaim struct{ f *fakeClaimer }
 
 func (c fakeClaim) Hold(context.Context) (time.Time, error) { return c.f.deadline, c.f.holdErr }
-func (c fakeClaim) Release(context.Context) error          { c.f.releases++; return nil }
+func (c fakeClaim) Release(context.Context) error           { c.f.releases++; return nil }
 
 // deadlineAPI records the deadline of every write's context.
 type deadlineAPI struct {
