@@ -262,8 +262,9 @@ func (d *Daemon) routes() http.Handler {
 
 // unready lists what keeps the worker from being ready, one line each, or
 // nothing. Ready means it takes and does jobs: not draining, the circuit
-// closed (Partner Central answers), and SQS answering for every queue
-// (queue.Consumer.Health). A worker that cannot reach SQS would otherwise
+// closed (Partner Central answers), SQS answering for every queue
+// (queue.Consumer.Health), and the state table, if any, answering
+// (fleet.Store.Health). A worker that cannot reach SQS would otherwise
 // look ready while it does nothing.
 func (d *Daemon) unready() []string {
 	var problems []string
@@ -272,6 +273,11 @@ func (d *Daemon) unready() []string {
 	}
 	if state := d.circuit.State(); state != retry.Closed {
 		problems = append(problems, "circuit "+state.String()+": "+d.circuit.Reason())
+	}
+	if d.table != nil {
+		if err := d.table.Health(); err != nil {
+			problems = append(problems, err.Error())
+		}
 	}
 	if err := d.consumer.Health(); err != nil {
 		problems = append(problems, strings.Split(err.Error(), "\n")...)

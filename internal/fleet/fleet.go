@@ -82,7 +82,8 @@ const (
 
 // Store is the fleet's state in one table. It is safe for concurrent use.
 type Store struct {
-	db     API
+	db     API // watched: every answer goes to health
+	health *health
 	table  string
 	holder string
 	lease  time.Duration
@@ -112,7 +113,8 @@ func Open(ctx context.Context, db API, table string, o Options) (*Store, error) 
 	if err := checkSchema(out.Table); err != nil {
 		return nil, fmt.Errorf("state table %s: %w", table, err)
 	}
-	return &Store{db: db, table: table, holder: o.Holder, lease: o.Lease, now: o.Now, log: o.Logger}, nil
+	h := &health{}
+	return &Store{db: watched{api: db, h: h}, health: h, table: table, holder: o.Holder, lease: o.Lease, now: o.Now, log: o.Logger}, nil
 }
 
 // Table is the table's name.

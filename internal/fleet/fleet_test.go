@@ -273,3 +273,61 @@ func TestOpenChecksTheTable(t *testing.T) {
 		t.Fatalf("wrong schema: got %v, want an error about the key schema", err)
 	}
 }
+
+// flaky is the table's client, failing every call while fail is set (the
+// table unreachable).
+type flaky struct {
+	API
+	fail atomic.Bool
+}
+
+var errUnreachable = errors.New("dial tcp: connection refused")
+
+func (f *flaky) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	if f.fail.Load() {
+		return nil, errUnreachable
+	}
+	return f.API.GetItem(ctx, in, o...)
+}
+
+func (f *flaky) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if f.fail.Load() {
+		return nil, errUnreachable
+	}
+	return f.API.UpdateItem(ctx, in, o...)
+}
+
+func TestHealthFollowsTheTable(t *testing.T) {
+	db, table := newTable(t)
+	c := newClock()
+	f := &flaky{API: db}
+	s, err := Open(t.Context(), f, table, Options{Holder: "a", Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := openStore(t, db, table, "b", c)
+	if _, err := other.Claim(t.Context(), "ctx-1", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	// A refused claim is an answer: the table works.
+	if _, err := s.Claim(t.Context(), "ctx-1", time.Time{}); err == nil {
+		t.Fatal("claimed a context another worker holds")
+	}
+	if err := s.Health(); err != nil {
+		t.Fatalf("Health after a refused claim: %v", err)
+	}
+	f.fail.Store(true)
+	if _, err := s.Claim(t.Context(), "ctx-2", time.Time{}); err == nil {
+		t.Fatal("claim through an unreachable table: no error")
+	}
+	if err := s.Health(); err == nil || !strings.Contains(err.Error(), table) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("Health with the table unreachable: got %v, want the table and the error named", err)
+	}
+	f.fail.Store(false)
+	if _, err := s.Claim(t.Context(), "ctx-2", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Health(); err != nil {
+		t.Fatalf("Health once the table answers again: %v", err)
+	}
+}
