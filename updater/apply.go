@@ -132,7 +132,13 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, prio int, job *Job, lo
 		}
 		if s.wait > 0 {
 			log.Debug("call failed, trying again", "operation", op, "step", s.kind.String(), "error", err, "wait", s.wait)
-			if !retry.Sleep(ctx, s.wait) {
+			wctx, endWait := u.waitContext(ctx)
+			slept := retry.Sleep(wctx, s.wait)
+			endWait()
+			if !slept {
+				if err := u.waitError(ctx, wctx.Err()); errors.Is(err, errHandBack) {
+					return verdictOf(decide(ctx, err, op, a, circuitView{}, time.Now()))
+				}
 				return Verdict{Outcome: OutcomeAbandoned}
 			}
 		}

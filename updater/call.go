@@ -45,6 +45,27 @@ func (u *Updater) getEngagement(ctx context.Context, prio int, in *partnercentra
 	return out, err
 }
 
+// waitContext is ctx, ended too when the worker starts draining: the
+// context of a job's waits.
+func (u *Updater) waitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(u.draining, cancel)
+	return wctx, func() { stop(); cancel() }
+}
+
+// waitError is the error of a wait that ctx's waitContext ended: errHandBack
+// when it was the drain, err otherwise.
+func (u *Updater) waitError(ctx context.Context, err error) error {
+	if ctx.Err() == nil && u.draining.Err() != nil {
+		return errHandBack
+	}
+	return err
+}
+
+// errHandBack says the worker started draining while the job waited for
+// its turn: it goes back to the queue at once.
+var errHandBack = errors.New("worker stopping: handed back while waiting for its turn")
+
 // errReadSkipped says an optional read was not made: the daily read budget
 // is spent.
 var errReadSkipped = errors.New("read skipped: daily read budget spent")
@@ -55,10 +76,16 @@ var errReadSkipped = errors.New("read skipped: daily read budget spent")
 // goes before those of lower ones, then reports the call to the limiter,
 // the circuit and the observer. Under a claim (nil: none), the call is
 // made only while the claim holds, and ends before it may lapse.
+//
+// Its waits (for the circuit, the budget, a turn) end when the worker
+// starts draining (Drain): the job then goes back to the queue at once
+// (errHandBack), for another worker, rather than hold the drain.
 func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limiter, budget *retry.Budget, claim Claim, fn func(context.Context) error) error {
-	probe, err := u.circuit.Acquire(ctx)
+	wctx, endWait := u.waitContext(ctx)
+	defer endWait()
+	probe, err := u.circuit.Acquire(wctx)
 	if err != nil {
-		return err
+		return u.waitError(ctx, err)
 	}
 	if budget != nil {
 		if d := budget.Delay(); d > maxBudgetHold {
@@ -67,21 +94,21 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 			u.circuit.Record(probe, retry.Canceled, "")
 			return &budgetSpentError{op: op, wait: d}
 		}
-		waited, err := budget.Take(ctx)
+		waited, err := budget.Take(wctx)
 		if op == OpUpdate {
 			u.obs.BudgetWait(waited)
 		}
 		if err != nil {
 			u.circuit.Record(probe, retry.Canceled, "")
-			if ctx.Err() == nil {
+			if wctx.Err() == nil {
 				// A fleet's budget could not be counted: no call
 				// escapes it.
 				return &stateError{err: err}
 			}
-			return err
+			return u.waitError(ctx, err)
 		}
 	}
-	sentAt, waited, err := lim.WaitPriority(ctx, prio)
+	sentAt, waited, err := lim.WaitPriority(wctx, prio)
 	class := "read"
 	if op == OpUpdate {
 		class = "write"
@@ -89,7 +116,7 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 	u.obs.LimiterWait(class, waited)
 	if err != nil {
 		u.circuit.Record(probe, retry.Canceled, "")
-		return err
+		return u.waitError(ctx, err)
 	}
 	callCtx := ctx
 	if claim != nil {

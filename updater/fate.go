@@ -108,6 +108,10 @@ func decide(ctx context.Context, err error, op string, a *attempt, cv circuitVie
 		claimed *ClaimedError
 	)
 	switch {
+	case errors.Is(err, errHandBack) && ctx.Err() == nil:
+		// The worker is draining and the job only waited for its turn:
+		// back to the queue now, for another worker.
+		return step{kind: stepSendBack, reason: err.Error()}
 	case errors.As(err, &invalid), errors.As(err, &future):
 		return step{kind: stepDeadLetter, class: ClassInvalidJob, reason: err.Error()}
 	case errors.As(err, &claimed):

@@ -110,6 +110,8 @@ func TestFate(t *testing.T) {
 			kind: stepSendBack, reason: "disk full"},
 		{name: "context claimed by another worker: back to the queue, no write", err: &ClaimedError{Holder: "w2", Until: now.Add(time.Minute)}, op: OpUpdate,
 			kind: stepSendBack, reason: "being written by another worker (w2)"},
+		{name: "worker draining while the job waits for its turn: back to the queue now", err: errHandBack, op: OpUpdate,
+			kind: stepSendBack, reason: "handed back while waiting for its turn"},
 		{name: "worker stopping: abandon", err: context.Canceled, op: OpUpdate, ctx: canceled, kind: stepAbandon},
 		{name: "worker stopping mid-call: abandon, whatever the error", err: network, op: OpUpdate, ctx: canceled, kind: stepAbandon},
 	}
@@ -137,8 +139,11 @@ func TestFate(t *testing.T) {
 			if got.wait < tt.minWait || got.wait > tt.maxWait {
 				t.Errorf("wait: got %v, want %v to %v", got.wait, tt.minWait, tt.maxWait)
 			}
-			if got.kind == stepSendBack && (got.delay <= 0 || got.delay > maxRequeueDelay) {
+			if got.kind == stepSendBack && tt.err != errHandBack && (got.delay <= 0 || got.delay > maxRequeueDelay) {
 				t.Errorf("send-back delay: got %v, want within (0, %v]", got.delay, maxRequeueDelay)
+			}
+			if tt.err == errHandBack && got.delay != 0 {
+				t.Errorf("hand-back delay: got %v, want 0 (visible again at once, for another worker)", got.delay)
 			}
 		})
 	}

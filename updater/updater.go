@@ -133,7 +133,17 @@ type Updater struct {
 	views *boundedMap[view]
 	// reads decides when reading first pays.
 	reads readPolicy
+	// draining ends when the worker starts draining (Drain): jobs that
+	// only wait for their turn go back to the queue.
+	draining context.Context
+	drain    context.CancelFunc
 }
+
+// Drain tells the updater that the worker is stopping: a job waiting for
+// its turn (the circuit, the daily budget, the rate limiter, a backoff) is
+// handed back to the queue at once, for another worker, instead of holding
+// the drain until its deadline. A call already made runs to its end.
+func (u *Updater) Drain() { u.drain() }
 
 // New returns an updater calling api.
 func New(api API, dec *Decoder, cfg Config) (*Updater, error) {
@@ -171,6 +181,7 @@ func New(api API, dec *Decoder, cfg Config) (*Updater, error) {
 	if u.versions == nil {
 		u.versions = newMemoryVersions(cfg.MaxRemembered)
 	}
+	u.draining, u.drain = context.WithCancel(context.Background())
 	return u, nil
 }
 

@@ -112,6 +112,7 @@ type Daemon struct {
 	registry *prometheus.Registry
 	state    *state.Store // nil: memory only, or the table
 	table    *fleet.Store // nil: no table
+	updater  *updater.Updater
 }
 
 // New wires a worker. awsCfg is the SDK configuration (region, credentials,
@@ -220,7 +221,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 		return nil, err
 	}
 	m.ObserveQueue(consumer)
-	d := &Daemon{cfg: c, log: log, consumer: consumer, circuit: circuit, registry: reg, state: store, table: table}
+	d := &Daemon{cfg: c, log: log, consumer: consumer, updater: u, circuit: circuit, registry: reg, state: store, table: table}
 	if c.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", c.MetricsAddr)
 		if err != nil {
@@ -338,6 +339,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("worker started", "queues", queueNames(d.cfg), "state", where, "workers", d.cfg.Workers,
 		"write_rps", d.cfg.WriteRPS, "read_rps", d.cfg.ReadRPS, "write_budget", d.cfg.WriteBudget, "read_budget", d.cfg.ReadBudget)
+	// On SIGTERM (or a stop above), jobs that only wait for their turn go
+	// back to the queue at once, while the consumer drains the rest.
+	endDrainWatch := context.AfterFunc(ctx, d.updater.Drain)
+	defer endDrainWatch()
 	var errs []error
 	if err := d.consumer.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		errs = append(errs, fmt.Errorf("consumer: %w", err))
