@@ -50,7 +50,9 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, prio int, job *Job, lo
 		// it holds now is not in the view.
 		seen = nil
 	}
-	needRead := ts == nil || d.ReceiveCount > 1
+	// An interaction-only job is written onto the lead as it is now: it
+	// needs a read.
+	needRead := ts == nil || d.ReceiveCount > 1 || job.interactionOnly
 	read := seen == nil && (needRead || u.reads.readFirst())
 	wrote := false
 	for {
@@ -72,6 +74,9 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, prio int, job *Job, lo
 			}
 		}
 		if seen != nil {
+			if job.interactionOnly {
+				in = ontoCurrentLead(seen, in)
+			}
 			holds := Holds(seen, &in)
 			if !wrote {
 				u.reads.observe(holds)

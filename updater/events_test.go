@@ -1,0 +1,125 @@
+package updater
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/pcsync/pcsync/partnercentral"
+	"github.com/pcsync/pcsync/partnercentral/types"
+)
+
+// leadAPI is a Partner Central with one engagement whose context "2" is a
+// Lead: writes set its status and customer and append their interaction,
+// as the service does.
+type leadAPI struct {
+	mu       sync.Mutex
+	modified int
+	lead     types.LeadContext
+	writes   int
+}
+
+func (f *leadAPI) ts() string { return fmt.Sprintf("2026-11-26T06:00:00.%06dZ", f.modified) }
+
+func (f *leadAPI) UpdateEngagementContext(_ context.Context, in *partnercentral.UpdateEngagementContextInput, _ ...func(*partnercentral.Options)) (*partnercentral.UpdateEngagementContextOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if aws.ToString(in.EngagementLastModifiedAt) != f.ts() {
+		return nil, apiError(409, &types.ConflictException{Message: aws.String("stale")})
+	}
+	l := in.Payload.(*types.UpdateEngagementContextPayloadMemberLead).Value
+	f.lead.QualificationStatus, f.lead.Customer = l.QualificationStatus, l.Customer
+	if f.lead.QualificationStatus == nil {
+		f.lead.QualificationStatus = aws.String("Unqualified") // the model's default
+	}
+	if l.Interaction != nil {
+		f.lead.Interactions = append(f.lead.Interactions, *l.Interaction)
+	}
+	f.writes++
+	f.modified++
+	return &partnercentral.UpdateEngagementContextOutput{EngagementLastModifiedAt: aws.String(f.ts())}, nil
+}
+
+func (f *leadAPI) GetEngagement(_ context.Context, in *partnercentral.GetEngagementInput, _ ...func(*partnercentral.Options)) (*partnercentral.GetEngagementOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	raw, _ := json.Marshal(map[string]any{"Id": "2", "Type": "Lead", "Payload": map[string]any{"Lead": f.lead}})
+	var d types.EngagementContextDetails
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, err
+	}
+	return &partnercentral.GetEngagementOutput{Id: in.Identifier, ModifiedAt: aws.String(f.ts()), Contexts: []types.EngagementContextDetails{d}}, nil
+}
+
+// leadJob is a Lead job for context "2" by company, appending interaction
+// form (none when ""), of version source.
+func leadJob(t *testing.T, u *Updater, id, company, form string, source time.Time) Delivery {
+	t.Helper()
+	lead := map[string]any{"Customer": map[string]any{"CompanyName": company, "Address": map[string]any{"CountryCode": "US"}}}
+	if form != "" {
+		lead["Interaction"] = map[string]any{"SourceType": "Web", "SourceId": form, "SourceName": "Website", "CustomerAction": "Asked for a demo",
+			"Contact": map[string]any{"BusinessTitle": "CTO", "Email": "cto@acme.example", "FirstName": "Ada", "LastName": "Byron"}}
+	}
+	body, _ := json.Marshal(map[string]any{"Catalog": "Sandbox", "EngagementIdentifier": "eng-abcdefghij1234", "ContextIdentifier": "2", "Type": "Lead",
+		"SourceUpdatedAt": source.Format(time.RFC3339Nano), "Payload": map[string]any{"Lead": lead}})
+	if _, err := u.dec.Decode(body); err != nil {
+		t.Fatal(err)
+	}
+	return Delivery{ID: id, Body: string(body), ReceiveCount: 1}
+}
+
+func (f *leadAPI) forms() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, i := range f.lead.Interactions {
+		out = append(out, aws.ToString(i.SourceId))
+	}
+	return out
+}
+
+// TestOlderInteractionsAreNotDropped: an interaction is an event, so a
+// newer job does not stand for it. Older Lead jobs, coalesced in one
+// batch or stale behind a newer version, still append their interaction,
+// onto the newest status and customer, oldest first; one already listed
+// is not appended again.
+func TestOlderInteractionsAreNotDropped(t *testing.T) {
+	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	api := &leadAPI{modified: 1}
+	u, _ := newTestUpdater(t, api)
+	outs := u.Apply(t.Context(), []Delivery{
+		leadJob(t, u, "m1", "Acme v1", "form-1", base),
+		leadJob(t, u, "m2", "Acme v2", "form-2", base.Add(time.Minute)),
+		leadJob(t, u, "m3", "Acme v3", "", base.Add(2*time.Minute)),
+		leadJob(t, u, "m1-again", "Acme v1", "form-1", base),
+	})
+	for i, v := range outs {
+		if !acked(v) {
+			t.Errorf("job %d: %v, want it settled", i, v)
+		}
+	}
+	if got := api.forms(); fmt.Sprint(got) != "[form-1 form-2]" {
+		t.Errorf("interactions: got %v, want form-1 and form-2 once each, in their order", got)
+	}
+	if c := aws.ToString(api.lead.Customer.CompanyName); c != "Acme v3" {
+		t.Errorf("customer: got %q, want the newest, Acme v3", c)
+	}
+	// A stale job (older than the version applied) with a new interaction
+	// appends it, and leaves the newest customer in place.
+	outs = u.Apply(t.Context(), []Delivery{leadJob(t, u, "m0", "Acme v0", "form-0", base.Add(-time.Minute))})
+	if !acked(outs[0]) || fmt.Sprint(api.forms()) != "[form-1 form-2 form-0]" || aws.ToString(api.lead.Customer.CompanyName) != "Acme v3" {
+		t.Errorf("stale job with an interaction: %v, interactions %v, customer %q; want form-0 appended onto Acme v3",
+			outs[0], api.forms(), aws.ToString(api.lead.Customer.CompanyName))
+	}
+	// The same stale job again: nothing to append.
+	writes := api.writes
+	outs = u.Apply(t.Context(), []Delivery{leadJob(t, u, "m0-again", "Acme v0", "form-0", base.Add(-time.Minute))})
+	if !acked(outs[0]) || api.writes != writes {
+		t.Errorf("repeated stale interaction: %v after %d more writes, want it settled with none", outs[0], api.writes-writes)
+	}
+}
