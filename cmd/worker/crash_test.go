@@ -79,16 +79,8 @@ func TestReliabilityCrashAndRestart(t *testing.T) {
 
 	// The worker runs with its default state: the file named after the
 	// queue in $XDG_STATE_HOME/pcsync, which e.env points into the test's
-	// directory. No PCSYNC_ setting of the developer's environment gets in.
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PCSYNC_") {
-			env = append(env, kv)
-		}
-	}
-	for k, v := range e.env {
-		env = append(env, k+"="+v)
-	}
+	// directory.
+	env := e.processEnv()
 	start := func(idle string) *workerProcess {
 		t.Helper()
 		cmd := exec.Command(bin, "run", "-metrics-addr", "", "-log-level", "warn", "-workers", "32",
@@ -152,4 +144,20 @@ func TestReliabilityCrashAndRestart(t *testing.T) {
 	if limit := needed + kills*(2*32+10*4); total > limit {
 		t.Errorf("writes: got %d, want at most %d", total, limit)
 	}
+}
+
+// processEnv is the environment of a worker process on the test's stack:
+// the test's own, with e.env, and no PCSYNC_ setting of the developer's
+// environment.
+func (e *e2e) processEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PCSYNC_") {
+			env = append(env, kv)
+		}
+	}
+	for k, v := range e.env {
+		env = append(env, k+"="+v)
+	}
+	return env
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -106,16 +105,7 @@ func TestReliabilityFleetOnStateTable(t *testing.T) {
 	rng.Shuffle(len(bodies), func(i, j int) { bodies[i], bodies[j] = bodies[j], bodies[i] })
 	e.enqueue(bodies...)
 
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PCSYNC_") {
-			env = append(env, kv)
-		}
-	}
-	for k, v := range e.env {
-		env = append(env, k+"="+v)
-	}
-	env = append(env, "PCSYNC_STATE_TABLE="+e.stack.StateTable)
+	env := append(e.processEnv(), "PCSYNC_STATE_TABLE="+e.stack.StateTable)
 	// Every replica runs until the queue has been idle for 25 s: longer
 	// than the visibility timeout of what a killed one held, and than
 	// the emulator's 20-second long poll, which a message becoming
