@@ -14,9 +14,11 @@
 // errors.As(err, &conflict) with conflict *types.ConflictException works,
 // and an unmodeled error is a *smithy.GenericAPIError that keeps its code.
 //
-// Timestamps are kept as the exact strings the service sent: an
-// EngagementLastModifiedAt must match the engagement's ModifiedAt to the
-// last digit.
+// Timestamps are kept as the exact strings the service sent, and an
+// EngagementLastModifiedAt goes back byte for byte: the official SDKs send
+// their own millisecond form of the instant instead, which the service must
+// accept, but the service's own string is right whatever precision it
+// compares at.
 package partnercentral
 
 import (

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/smithy-go"
+	smithytime "github.com/aws/smithy-go/time"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/pcsync/pcsync/partnercentral/pcsim"
@@ -126,19 +127,23 @@ func TestUpdateRoundTripsTimestamps(t *testing.T) {
 	}
 }
 
-func TestTruncatedTimestampConflicts(t *testing.T) {
-	_, c := startSim(t, pcsim.Options{})
+// TestSDKTimestampForms checks the simulator against what an official SDK
+// sends back, through this client, which sends the string it is given: the
+// instant in smithy-go's form matches; the previous millisecond conflicts.
+func TestSDKTimestampForms(t *testing.T) {
+	_, c := startSim(t, pcsim.Options{WriteRPS: -1})
 	modified := *getEngagement(t, c).ModifiedAt
-	ts, err := time.Parse(time.RFC3339Nano, modified)
+	ts, err := smithytime.ParseDateTime(modified)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// What the official SDK would send: the same instant, to the millisecond.
-	truncated := ts.Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z")
-	_, err = c.UpdateEngagementContext(context.Background(), projectInput(t, truncated))
+	_, err = c.UpdateEngagementContext(context.Background(), projectInput(t, smithytime.FormatDateTime(ts.Add(-time.Millisecond))))
 	var conflict *types.ConflictException
 	if !errors.As(err, &conflict) {
-		t.Fatalf("got %v, want *types.ConflictException for %q against %q", err, truncated, modified)
+		t.Fatalf("the previous millisecond of %q: got %v, want *types.ConflictException", modified, err)
+	}
+	if _, err := c.UpdateEngagementContext(context.Background(), projectInput(t, smithytime.FormatDateTime(ts))); err != nil {
+		t.Errorf("%q as smithy-go writes it: got %v, want success", modified, err)
 	}
 }
 
