@@ -472,6 +472,8 @@ func TestErrorCodeSanitizing(t *testing.T) {
 		"ConflictException": "ConflictException",
 		"com.amazonaws.partnercentralselling#ConflictException":                  "ConflictException",
 		"ThrottlingException:http://internal.amazon.com/coral/com.amazon.coral/": "ThrottlingException",
+		"ValidationException,SomethingElse":                                      "ValidationException",
+		"aws.protocoltests#ConflictException#extra":                              "ConflictException",
 		"  ": "",
 	}
 	for in, want := range tests {
@@ -479,15 +481,55 @@ func TestErrorCodeSanitizing(t *testing.T) {
 			t.Errorf("sanitizeErrorCode(%q): got %q, want %q", in, got, want)
 		}
 	}
-	// A body-only error (no header) and a message spelt in lower case.
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusConflict)
-		w.Write([]byte(`{"__type":"com.amazonaws.partnercentralselling#ConflictException","message":"stale"}`))
-	}))
-	defer srv.Close()
-	err := newTestClient(srv.URL, secretKey).invokeGet()
-	var conflict *types.ConflictException
-	if !errors.As(err, &conflict) || conflict.ErrorMessage() != "stale" {
-		t.Errorf("got %v, want *types.ConflictException with message stale", err)
+}
+
+// TestErrorNamePrecedence follows the official JavaScript SDK's awsJson1_0
+// error parsing: the body's __type, then its code, then the
+// X-Amzn-ErrorType header; the message from message, then Message.
+func TestErrorNamePrecedence(t *testing.T) {
+	tests := []struct {
+		name     string
+		header   string
+		body     string
+		wantCode string
+		wantMsg  string
+	}{
+		{"body __type before the header", "ThrottlingException", `{"__type":"com.amazonaws.partnercentralselling#ConflictException","Message":"stale"}`, "ConflictException", "stale"},
+		{"body __type alone", "", `{"__type":"ConflictException","message":"stale"}`, "ConflictException", "stale"},
+		{"body code before the header", "ThrottlingException", `{"code":"ResourceNotFoundException","Message":"gone"}`, "ResourceNotFoundException", "gone"},
+		{"body Code, any case", "", `{"Code":"ResourceNotFoundException"}`, "ResourceNotFoundException", ""},
+		{"__type before code", "", `{"code":"ThrottlingException","__type":"ConflictException"}`, "ConflictException", ""},
+		{"header when the body names none", "ThrottlingException:http://doc.example/", `{"Message":"slow down"}`, "ThrottlingException", "slow down"},
+		{"header when the body is not JSON", "InternalServerException", `<html>bad gateway</html>`, "InternalServerException", ""},
+		{"empty __type falls through to the header", "ConflictException", `{"__type":""}`, "ConflictException", ""},
+		{"message before Message", "", `{"__type":"ConflictException","message":"lower","Message":"upper"}`, "ConflictException", "lower"},
+		{"numeric code", "", `{"code":503}`, "503", ""},
+		{"nothing at all", "", ``, "UnknownError", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.header != "" {
+					w.Header().Set("X-Amzn-ErrorType", tt.header)
+				}
+				w.WriteHeader(http.StatusBadRequest)
+				w.Write([]byte(tt.body))
+			}))
+			defer srv.Close()
+			err := newTestClient(srv.URL, secretKey).invokeGet()
+			var api smithy.APIError
+			if !errors.As(err, &api) {
+				t.Fatalf("got %v (%T), want a smithy.APIError", err, err)
+			}
+			if api.ErrorCode() != tt.wantCode {
+				t.Errorf("code: got %q, want %q", api.ErrorCode(), tt.wantCode)
+			}
+			if tt.wantMsg != "" && api.ErrorMessage() != tt.wantMsg {
+				t.Errorf("message: got %q, want %q", api.ErrorMessage(), tt.wantMsg)
+			}
+			if tt.wantCode == "ConflictException" {
+				wantAs[*types.ConflictException](t, err)
+			}
+		})
 	}
 }
