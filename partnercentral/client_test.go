@@ -400,26 +400,11 @@ func TestEndpointResolutionOrder(t *testing.T) {
 // isolateAWSEnv keeps the machine's own AWS settings out of a test.
 func isolateAWSEnv(t *testing.T) {
 	dir := t.TempDir()
-	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_PARTNERCENTRAL_SELLING", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_PROFILE", "AWS_REGION"} {
+	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_PARTNERCENTRAL_SELLING", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_PROFILE", "AWS_REGION", "AWS_USE_FIPS_ENDPOINT"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-}
-
-func TestRegionalEndpoint(t *testing.T) {
-	tests := map[string]string{
-		"us-east-1":      "https://partnercentral-selling.us-east-1.api.aws",
-		"cn-northwest-1": "https://partnercentral-selling.cn-northwest-1.api.amazonwebservices.com.cn",
-	}
-	for region, want := range tests {
-		if got, err := RegionalEndpoint(region); err != nil || got != want {
-			t.Errorf("RegionalEndpoint(%q): got %q, %v; want %q", region, got, err, want)
-		}
-	}
-	if _, err := RegionalEndpoint(""); err == nil {
-		t.Error("RegionalEndpoint(\"\"): got no error, want one naming AWS_REGION")
-	}
 }
 
 func TestCancellationAndTimeout(t *testing.T) {

@@ -154,6 +154,12 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 			o.BaseEndpoint = aws.String(c.PartnerCentralEndpoint)
 		}
 	})
+	// A configuration no call can go out with (no region, FIPS with a
+	// configured endpoint, a region that is no host name) fails here,
+	// rather than as the reason of a circuit that never closes.
+	if _, err := pc.Endpoint(); err != nil {
+		return nil, err
+	}
 	u, err := updater.New(pc, updater.NewDecoder(schema.New()), updater.Config{
 		Policy:     retry.DefaultPolicy(),
 		Writes:     writes,
