@@ -217,6 +217,10 @@ func newTransport() *http.Transport {
 }
 
 func tuneTransport(t *http.Transport) {
+	// No Accept-Encoding: gzip added by the transport, so that a request
+	// is the official JavaScript SDK's, header for header (the SDK
+	// conformance test in pcsim compares them); answers are small.
+	t.DisableCompression = true
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 256
 	t.ResponseHeaderTimeout = DefaultTimeout
