@@ -27,7 +27,8 @@
 // "…08.120Z", the JavaScript SDK's "…08Z" for "…08.000Z", "+00:00" for
 // "Z"); every other version conflicts. The real service must accept at
 // least that much for the official SDKs to work; whether it keeps finer
-// digits cannot be seen from outside.
+// digits cannot be seen from outside. sdkconformance_test.go holds the
+// simulator to what the official AWS SDK for JavaScript sends and parses.
 //
 // Behaviour that differs from, or goes beyond, the real service, on purpose:
 //   - A request body over 2 MiB is answered 400 ValidationException
