@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -170,8 +171,8 @@ func TestTheStateFileIsTheWorkersOwn(t *testing.T) {
 }
 
 // TestUnusableEndpointFailsAtStart: a configuration with which no call to
-// Partner Central could go out fails New, naming the rule, and leaves the
-// state file free for the next start.
+// Partner Central could go out fails New, naming the rule, before the state
+// file is made.
 func TestUnusableEndpointFailsAtStart(t *testing.T) {
 	dir := t.TempDir()
 	cfg, awsCfg := stateConfig(t, dir)
@@ -199,13 +200,11 @@ func TestUnusableEndpointFailsAtStart(t *testing.T) {
 				}
 				t.Fatalf("got %v, want an error saying %q", err, tt.want)
 			}
+			if files, _ := os.ReadDir(dir); len(files) != 0 {
+				t.Errorf("got %v in the state directory, want nothing made", files)
+			}
 		})
 	}
-	d, err := New(cfg, awsCfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("a start after the failed ones: %v", err)
-	}
-	d.state.Close()
 }
 
 // TestTheBudgetWindowSurvivesARestart: writes recorded by a worker count
