@@ -14,17 +14,17 @@
 // errors.As(err, &conflict) with conflict *types.ConflictException works,
 // and an unmodeled error is a *smithy.GenericAPIError that keeps its code.
 //
-// Timestamps are kept as the exact strings the service sent: an
-// EngagementLastModifiedAt must match the engagement's ModifiedAt to the
-// last digit.
+// Timestamps are kept as the exact strings the service sent, and an
+// EngagementLastModifiedAt goes back byte for byte: the official SDKs send
+// their own millisecond form of the instant instead, which the service must
+// accept, but the service's own string is right whatever precision it
+// compares at.
 package partnercentral
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -60,6 +60,8 @@ type Options struct {
 	// Region is the AWS region to sign for and, without BaseEndpoint, to
 	// send to. The service lives in us-east-1.
 	Region string
+	// EndpointOptions choose among the service's endpoints (FIPS).
+	EndpointOptions EndpointResolverOptions
 	// Credentials sign every request. Required.
 	Credentials aws.CredentialsProvider
 	// BaseEndpoint overrides the endpoint derived from Region, e.g.
@@ -80,8 +82,9 @@ type Options struct {
 // Client calls the Partner Central Selling API. It is safe for concurrent
 // use by any number of goroutines.
 type Client struct {
-	options Options
-	signer  *v4.Signer
+	options  Options
+	endpoint resolvedEndpoint // of options, resolved once
+	signer   *v4.Signer
 }
 
 // New returns a client for the given options. optFns run last and win.
@@ -101,7 +104,7 @@ func New(options Options, optFns ...func(*Options)) *Client {
 	if options.Now == nil {
 		options.Now = time.Now
 	}
-	return &Client{options: options, signer: v4.NewSigner()}
+	return &Client{options: options, endpoint: options.resolveEndpoint(), signer: v4.NewSigner()}
 }
 
 // NewFromConfig returns a client that takes its region, credentials and
@@ -110,9 +113,12 @@ func New(options Options, optFns ...func(*Options)) *Client {
 //
 // The endpoint is, first found wins: an explicit BaseEndpoint set by
 // optFns; AWS_ENDPOINT_URL_PARTNERCENTRAL_SELLING (or the services section
-// of the shared config); AWS_ENDPOINT_URL; then the regional endpoint
-// https://partnercentral-selling.{region}.api.aws. AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
-// turns the configured ones off, as in every AWS SDK.
+// of the shared config); AWS_ENDPOINT_URL; then the service's endpoint for
+// the region and its partition (see ResolveEndpoint), the FIPS one when
+// AWS_USE_FIPS_ENDPOINT or the shared config's use_fips_endpoint is true.
+// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS turns the configured ones off, as in
+// every AWS SDK. FIPS with a configured endpoint is an error of every call,
+// as the service's endpoint rules have it.
 func NewFromConfig(cfg aws.Config, optFns ...func(*Options)) *Client {
 	o := Options{
 		Region:      cfg.Region,
@@ -121,6 +127,7 @@ func NewFromConfig(cfg aws.Config, optFns ...func(*Options)) *Client {
 	if ep, ok := configuredEndpoint(cfg); ok {
 		o.BaseEndpoint = aws.String(ep)
 	}
+	o.EndpointOptions.UseFIPSEndpoint = configuredFIPS(cfg)
 	// The SDK's default HTTP client keeps only 10 idle connections per host,
 	// too few for a worker pool talking to one endpoint; widen it but keep
 	// its TLS settings (a custom CA bundle, say).
@@ -165,27 +172,33 @@ func configuredEndpoint(cfg aws.Config) (string, bool) {
 	return "", false
 }
 
-// Endpoint returns the URL requests go to.
-func (c *Client) Endpoint() (string, error) { return c.options.endpoint() }
-
-func (o *Options) endpoint() (string, error) {
-	if o.BaseEndpoint != nil && *o.BaseEndpoint != "" {
-		return *o.BaseEndpoint, nil
-	}
-	return RegionalEndpoint(o.Region)
+// fipsSource is what config.LoadOptions, config.EnvConfig
+// (AWS_USE_FIPS_ENDPOINT) and config.SharedConfig (use_fips_endpoint)
+// implement.
+type fipsSource interface {
+	GetUseFIPSEndpoint(ctx context.Context) (aws.FIPSEndpointState, bool, error)
 }
 
-// RegionalEndpoint is the service's public endpoint in a region.
-func RegionalEndpoint(region string) (string, error) {
-	if region == "" {
-		return "", errors.New("partnercentral: no region configured (set AWS_REGION, e.g. us-east-1)")
+// configuredFIPS is the first FIPS setting found among the config's
+// sources, in their order, as the official modules resolve it.
+func configuredFIPS(cfg aws.Config) aws.FIPSEndpointState {
+	for _, src := range cfg.ConfigSources {
+		if s, ok := src.(fipsSource); ok {
+			v, found, err := s.GetUseFIPSEndpoint(context.Background())
+			if err != nil {
+				break
+			}
+			if found {
+				return v
+			}
+		}
 	}
-	suffix := "api.aws"
-	if strings.HasPrefix(region, "cn-") {
-		suffix = "api.amazonwebservices.com.cn"
-	}
-	return "https://partnercentral-selling." + region + "." + suffix, nil
+	return aws.FIPSEndpointStateUnset
 }
+
+// Endpoint returns the URL requests go to, or why there is none (no
+// region, FIPS with a configured endpoint, an invalid region).
+func (c *Client) Endpoint() (string, error) { return c.endpoint.url, c.endpoint.err }
 
 func newTransport() *http.Transport {
 	t := &http.Transport{
@@ -204,6 +217,10 @@ func newTransport() *http.Transport {
 }
 
 func tuneTransport(t *http.Transport) {
+	// No Accept-Encoding: gzip added by the transport, so that a request
+	// is the official JavaScript SDK's, header for header (the SDK
+	// conformance test in pcsim compares them); answers are small.
+	t.DisableCompression = true
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 256
 	t.ResponseHeaderTimeout = DefaultTimeout

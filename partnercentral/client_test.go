@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/smithy-go"
+	smithytime "github.com/aws/smithy-go/time"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/pcsync/pcsync/partnercentral/pcsim"
@@ -126,19 +127,23 @@ func TestUpdateRoundTripsTimestamps(t *testing.T) {
 	}
 }
 
-func TestTruncatedTimestampConflicts(t *testing.T) {
-	_, c := startSim(t, pcsim.Options{})
+// TestSDKTimestampForms checks the simulator against what an official SDK
+// sends back, through this client, which sends the string it is given: the
+// instant in smithy-go's form matches; the previous millisecond conflicts.
+func TestSDKTimestampForms(t *testing.T) {
+	_, c := startSim(t, pcsim.Options{WriteRPS: -1})
 	modified := *getEngagement(t, c).ModifiedAt
-	ts, err := time.Parse(time.RFC3339Nano, modified)
+	ts, err := smithytime.ParseDateTime(modified)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// What the official SDK would send: the same instant, to the millisecond.
-	truncated := ts.Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z")
-	_, err = c.UpdateEngagementContext(context.Background(), projectInput(t, truncated))
+	_, err = c.UpdateEngagementContext(context.Background(), projectInput(t, smithytime.FormatDateTime(ts.Add(-time.Millisecond))))
 	var conflict *types.ConflictException
 	if !errors.As(err, &conflict) {
-		t.Fatalf("got %v, want *types.ConflictException for %q against %q", err, truncated, modified)
+		t.Fatalf("the previous millisecond of %q: got %v, want *types.ConflictException", modified, err)
+	}
+	if _, err := c.UpdateEngagementContext(context.Background(), projectInput(t, smithytime.FormatDateTime(ts))); err != nil {
+		t.Errorf("%q as smithy-go writes it: got %v, want success", modified, err)
 	}
 }
 
@@ -395,26 +400,11 @@ func TestEndpointResolutionOrder(t *testing.T) {
 // isolateAWSEnv keeps the machine's own AWS settings out of a test.
 func isolateAWSEnv(t *testing.T) {
 	dir := t.TempDir()
-	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_PARTNERCENTRAL_SELLING", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_PROFILE", "AWS_REGION"} {
+	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_PARTNERCENTRAL_SELLING", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "AWS_PROFILE", "AWS_REGION", "AWS_USE_FIPS_ENDPOINT"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-}
-
-func TestRegionalEndpoint(t *testing.T) {
-	tests := map[string]string{
-		"us-east-1":      "https://partnercentral-selling.us-east-1.api.aws",
-		"cn-northwest-1": "https://partnercentral-selling.cn-northwest-1.api.amazonwebservices.com.cn",
-	}
-	for region, want := range tests {
-		if got, err := RegionalEndpoint(region); err != nil || got != want {
-			t.Errorf("RegionalEndpoint(%q): got %q, %v; want %q", region, got, err, want)
-		}
-	}
-	if _, err := RegionalEndpoint(""); err == nil {
-		t.Error("RegionalEndpoint(\"\"): got no error, want one naming AWS_REGION")
-	}
 }
 
 func TestCancellationAndTimeout(t *testing.T) {
@@ -467,6 +457,8 @@ func TestErrorCodeSanitizing(t *testing.T) {
 		"ConflictException": "ConflictException",
 		"com.amazonaws.partnercentralselling#ConflictException":                  "ConflictException",
 		"ThrottlingException:http://internal.amazon.com/coral/com.amazon.coral/": "ThrottlingException",
+		"ValidationException,SomethingElse":                                      "ValidationException",
+		"aws.protocoltests#ConflictException#extra":                              "ConflictException",
 		"  ": "",
 	}
 	for in, want := range tests {
@@ -474,15 +466,55 @@ func TestErrorCodeSanitizing(t *testing.T) {
 			t.Errorf("sanitizeErrorCode(%q): got %q, want %q", in, got, want)
 		}
 	}
-	// A body-only error (no header) and a message spelt in lower case.
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(http.StatusConflict)
-		w.Write([]byte(`{"__type":"com.amazonaws.partnercentralselling#ConflictException","message":"stale"}`))
-	}))
-	defer srv.Close()
-	err := newTestClient(srv.URL, secretKey).invokeGet()
-	var conflict *types.ConflictException
-	if !errors.As(err, &conflict) || conflict.ErrorMessage() != "stale" {
-		t.Errorf("got %v, want *types.ConflictException with message stale", err)
+}
+
+// TestErrorNamePrecedence follows the official JavaScript SDK's awsJson1_0
+// error parsing: the body's __type, then its code, then the
+// X-Amzn-ErrorType header; the message from message, then Message.
+func TestErrorNamePrecedence(t *testing.T) {
+	tests := []struct {
+		name     string
+		header   string
+		body     string
+		wantCode string
+		wantMsg  string
+	}{
+		{"body __type before the header", "ThrottlingException", `{"__type":"com.amazonaws.partnercentralselling#ConflictException","Message":"stale"}`, "ConflictException", "stale"},
+		{"body __type alone", "", `{"__type":"ConflictException","message":"stale"}`, "ConflictException", "stale"},
+		{"body code before the header", "ThrottlingException", `{"code":"ResourceNotFoundException","Message":"gone"}`, "ResourceNotFoundException", "gone"},
+		{"body Code, any case", "", `{"Code":"ResourceNotFoundException"}`, "ResourceNotFoundException", ""},
+		{"__type before code", "", `{"code":"ThrottlingException","__type":"ConflictException"}`, "ConflictException", ""},
+		{"header when the body names none", "ThrottlingException:http://doc.example/", `{"Message":"slow down"}`, "ThrottlingException", "slow down"},
+		{"header when the body is not JSON", "InternalServerException", `<html>bad gateway</html>`, "InternalServerException", ""},
+		{"empty __type falls through to the header", "ConflictException", `{"__type":""}`, "ConflictException", ""},
+		{"message before Message", "", `{"__type":"ConflictException","message":"lower","Message":"upper"}`, "ConflictException", "lower"},
+		{"numeric code", "", `{"code":503}`, "503", ""},
+		{"nothing at all", "", ``, "UnknownError", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.header != "" {
+					w.Header().Set("X-Amzn-ErrorType", tt.header)
+				}
+				w.WriteHeader(http.StatusBadRequest)
+				w.Write([]byte(tt.body))
+			}))
+			defer srv.Close()
+			err := newTestClient(srv.URL, secretKey).invokeGet()
+			var api smithy.APIError
+			if !errors.As(err, &api) {
+				t.Fatalf("got %v (%T), want a smithy.APIError", err, err)
+			}
+			if api.ErrorCode() != tt.wantCode {
+				t.Errorf("code: got %q, want %q", api.ErrorCode(), tt.wantCode)
+			}
+			if tt.wantMsg != "" && api.ErrorMessage() != tt.wantMsg {
+				t.Errorf("message: got %q, want %q", api.ErrorMessage(), tt.wantMsg)
+			}
+			if tt.wantCode == "ConflictException" {
+				wantAs[*types.ConflictException](t, err)
+			}
+		})
 	}
 }

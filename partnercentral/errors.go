@@ -3,6 +3,7 @@ package partnercentral
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/aws/smithy-go"
@@ -11,10 +12,10 @@ import (
 )
 
 // errorBody is the awsJson1_0 error document. The service may spell the
-// message either way.
+// message either way; code may be a string or a number.
 type errorBody struct {
 	Type       string                           `json:"__type"`
-	Code       string                           `json:"code"`
+	Code       any                              `json:"code"`
 	Message    *string                          `json:"Message"`
 	MessageLow *string                          `json:"message"`
 	Reason     string                           `json:"Reason"`
@@ -26,19 +27,13 @@ type errorBody struct {
 func decodeError(resp *http.Response, payload []byte) error {
 	var body errorBody
 	// A body that is not JSON (a proxy's HTML page, say) still leaves the
-	// header and the status to go by.
+	// header and the status to go by. A member of the wrong type is
+	// skipped, the others kept.
 	_ = json.Unmarshal(payload, &body)
-	code := resp.Header.Get("X-Amzn-ErrorType")
-	if code == "" {
-		code = body.Type
-	}
-	if code == "" {
-		code = body.Code
-	}
-	code = sanitizeErrorCode(code)
-	msg := body.Message
+	code := errorCode(resp.Header, body)
+	msg := body.MessageLow
 	if msg == nil {
-		msg = body.MessageLow
+		msg = body.Message
 	}
 	switch code {
 	case "AccessDeniedException":
@@ -72,14 +67,39 @@ func decodeError(resp *http.Response, payload []byte) error {
 	return &smithy.GenericAPIError{Code: code, Message: m, Fault: fault}
 }
 
-// sanitizeErrorCode strips a "namespace#" prefix and a ":suffix" (the
-// X-Amzn-ErrorType header may carry a documentation URL after a colon).
-func sanitizeErrorCode(code string) string {
-	if i := strings.IndexByte(code, ':'); i >= 0 {
-		code = code[:i]
+// errorCode is the error's name, found where the official JavaScript SDK
+// looks for an awsJson1_0 error, first found wins: the body's __type, the
+// body's code, then the X-Amzn-ErrorType header. (aws-sdk-go-v2 reads the
+// header first; the service sends the same name in both, so the order
+// matters only behind something that rewrites one of them.) An empty value
+// counts as absent.
+func errorCode(h http.Header, body errorBody) string {
+	for _, c := range []string{body.Type, codeString(body.Code), h.Get("X-Amzn-ErrorType")} {
+		if c = sanitizeErrorCode(c); c != "" {
+			return c
+		}
 	}
-	if i := strings.LastIndexByte(code, '#'); i >= 0 {
-		code = code[i+1:]
+	return ""
+}
+
+func codeString(v any) string {
+	switch c := v.(type) {
+	case string:
+		return c
+	case float64:
+		return strconv.FormatFloat(c, 'f', -1, 64)
+	}
+	return ""
+}
+
+// sanitizeErrorCode cuts a name as the JavaScript SDK does: at the first
+// comma, at the first colon (the header may carry a documentation URL after
+// one), then to what follows a "namespace#" prefix.
+func sanitizeErrorCode(code string) string {
+	code, _, _ = strings.Cut(code, ",")
+	code, _, _ = strings.Cut(code, ":")
+	if _, name, ok := strings.Cut(code, "#"); ok {
+		code, _, _ = strings.Cut(name, "#")
 	}
 	return strings.TrimSpace(code)
 }

@@ -24,24 +24,27 @@ const userAgent = "pcsync (partnercentral client; awsJson1_0)"
 // It makes a single attempt.
 func (c *Client) invoke(ctx context.Context, op string, in, out any, optFns []func(*Options)) error {
 	o := c.options
-	for _, fn := range optFns {
-		fn(&o)
+	ep := c.endpoint
+	if len(optFns) > 0 {
+		for _, fn := range optFns {
+			fn(&o)
+		}
+		ep = o.resolveEndpoint()
 	}
-	err := c.do(ctx, &o, op, in, out)
+	err := c.do(ctx, &o, ep, op, in, out)
 	if err != nil {
 		return &smithy.OperationError{ServiceID: ServiceID, OperationName: op, Err: err}
 	}
 	return nil
 }
 
-func (c *Client) do(ctx context.Context, o *Options, op string, in, out any) error {
-	endpoint, err := o.endpoint()
-	if err != nil {
-		return err
+func (c *Client) do(ctx context.Context, o *Options, ep resolvedEndpoint, op string, in, out any) error {
+	if ep.err != nil {
+		return ep.err
 	}
-	u, err := url.Parse(endpoint)
+	u, err := url.Parse(ep.url)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return fmt.Errorf("invalid endpoint %q: want scheme://host[:port]", endpoint)
+		return fmt.Errorf("invalid endpoint %q: want scheme://host[:port]", ep.url)
 	}
 	if u.Path == "" {
 		u.Path = "/"
@@ -71,7 +74,7 @@ func (c *Client) do(ctx context.Context, o *Options, op string, in, out any) err
 	req.Header.Set("X-Amz-Target", TargetPrefix+op)
 	req.Header.Set("User-Agent", userAgent)
 	sum := sha256.Sum256(body)
-	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), SigningName, o.Region, o.Now()); err != nil {
+	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), SigningName, ep.signingRegion, o.Now()); err != nil {
 		return fmt.Errorf("sign request: %w", err)
 	}
 

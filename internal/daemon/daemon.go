@@ -123,6 +123,18 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 	if c.MaxBatch == 0 {
 		c.MaxBatch = DefaultMaxBatch
 	}
+	pc := partnercentral.NewFromConfig(awsCfg, func(o *partnercentral.Options) {
+		if c.PartnerCentralEndpoint != "" {
+			o.BaseEndpoint = aws.String(c.PartnerCentralEndpoint)
+		}
+	})
+	// A configuration no call can go out with (no region, FIPS with a
+	// configured endpoint, a region that is no host name) fails here, before
+	// anything is opened, rather than as the reason of a circuit that never
+	// closes.
+	if _, err := pc.Endpoint(); err != nil {
+		return nil, err
+	}
 	store, err := openState(c, log)
 	if err != nil {
 		return nil, err
@@ -180,11 +192,6 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 	m.ObserveLimiter("read", reads)
 	m.ObserveBudget(c.WriteBudget, budget.Remaining)
 
-	pc := partnercentral.NewFromConfig(awsCfg, func(o *partnercentral.Options) {
-		if c.PartnerCentralEndpoint != "" {
-			o.BaseEndpoint = aws.String(c.PartnerCentralEndpoint)
-		}
-	})
 	u, err := updater.New(pc, updater.NewDecoder(schema.New()), updater.Config{
 		Policy:     retry.DefaultPolicy(),
 		Writes:     writes,

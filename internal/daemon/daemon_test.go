@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/sivchari/kumo"
@@ -165,6 +167,43 @@ func TestTheStateFileIsTheWorkersOwn(t *testing.T) {
 	file := first.state.Path()
 	if err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "another worker") {
 		t.Errorf("second worker: got %v, want an error naming %s", err, file)
+	}
+}
+
+// TestUnusableEndpointFailsAtStart: a configuration with which no call to
+// Partner Central could go out fails New, naming the rule, before the state
+// file is made.
+func TestUnusableEndpointFailsAtStart(t *testing.T) {
+	dir := t.TempDir()
+	cfg, awsCfg := stateConfig(t, dir)
+	fips := awsCfg.Copy()
+	fips.ConfigSources = []any{config.EnvConfig{UseFIPSEndpoint: aws.FIPSEndpointStateEnabled}}
+	noRegion := awsCfg.Copy()
+	noRegion.Region = ""
+	noEndpoint := cfg
+	noEndpoint.PartnerCentralEndpoint = ""
+	tests := []struct {
+		name   string
+		cfg    Config
+		awsCfg aws.Config
+		want   string
+	}{
+		{"FIPS with an endpoint", cfg, fips, "FIPS and custom endpoint are not supported"},
+		{"no region", noEndpoint, noRegion, "Missing Region"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := New(tt.cfg, tt.awsCfg, slog.New(slog.DiscardHandler))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				if d != nil && d.state != nil {
+					d.state.Close()
+				}
+				t.Fatalf("got %v, want an error saying %q", err, tt.want)
+			}
+			if files, _ := os.ReadDir(dir); len(files) != 0 {
+				t.Errorf("got %v in the state directory, want nothing made", files)
+			}
+		})
 	}
 }
 

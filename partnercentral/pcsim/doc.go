@@ -16,10 +16,21 @@
 // (package partnercentral/types); it is written against the wire, so that a
 // client bug cannot hide behind a shared struct.
 //
+// ModifiedAt has millisecond precision, the most the official SDKs keep
+// (JavaScript's Date; smithy-go's FormatDateTime writes no more), and each
+// version of an engagement has a millisecond of its own: a write in the
+// same millisecond as the last one gets the next millisecond, ahead of the
+// clock if need be. An EngagementLastModifiedAt is compared with ModifiedAt
+// to the millisecond, digits below it dropped as the SDKs drop them. So a
+// client that sends back the string it got matches, and so does one that
+// sends an SDK's form of the same instant (smithy-go's "…08.12Z" for
+// "…08.120Z", the JavaScript SDK's "…08Z" for "…08.000Z", "+00:00" for
+// "Z"); every other version conflicts. The real service must accept at
+// least that much for the official SDKs to work; whether it keeps finer
+// digits cannot be seen from outside. sdkconformance_test.go holds the
+// simulator to what the official AWS SDK for JavaScript sends and parses.
+//
 // Behaviour that differs from, or goes beyond, the real service, on purpose:
-//   - ModifiedAt has microsecond precision and never falls on a whole
-//     millisecond, so a client that truncates timestamps to milliseconds (as
-//     the official SDK does) gets a conflict every time, not 999 times in 1000.
 //   - A request body over 2 MiB is answered 400 ValidationException
 //     (REQUEST_VALIDATION_FAILED), which a client classifies as a permanent
 //     fault of the job; bodies over 8 MiB are refused before the signature is

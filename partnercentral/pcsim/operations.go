@@ -146,9 +146,9 @@ func (s *Sim) updateEngagementContext(r *http.Request, body []byte, rep *reply) 
 			types.ValidationExceptionErrorCodeInvalidValue)
 		return
 	}
-	// Instants are compared, not strings: "+00:00" matches "Z", but a
-	// millisecond-truncated value does not match one with microseconds.
-	if !lastModified.Equal(e.modifiedAt) {
+	// Instants are compared, not strings: "+00:00" matches "Z", and
+	// smithy-go's "…08.12Z" matches "…08.120Z".
+	if !sameVersion(lastModified, e.modifiedAt) {
 		rep.err = conflictError(e.id)
 		return
 	}

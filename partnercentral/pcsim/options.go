@@ -85,8 +85,9 @@ const (
 	maxInteractions = 10 // LeadInteractionList length max in the model
 	maxTitle        = 40 // EngagementTitle pattern ^(?s).{1,40}$
 
-	// timeFormat has microsecond precision on purpose: see the package doc.
-	timeFormat = "2006-01-02T15:04:05.000000Z"
+	// timeFormat has millisecond precision, what the official SDKs keep:
+	// see the package doc.
+	timeFormat = "2006-01-02T15:04:05.000Z"
 
 	// Accounts in GetEngagement's CreatedBy and ModifiedBy: the partner's
 	// own for engagements it created or wrote, another for outside writes,

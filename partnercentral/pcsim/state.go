@@ -134,25 +134,34 @@ func (e *engagement) context(id string) *engagementContext {
 	return nil
 }
 
-// bump moves ModifiedAt to now, or just past its previous value when the
-// clock has not moved, so that it strictly increases per engagement. It
-// skips whole milliseconds so that a client truncating to milliseconds
-// always conflicts (see the package doc). The caller holds e.mu.
+// bump moves ModifiedAt to now, or one millisecond past its previous value
+// when the clock has not moved that far, so that it strictly increases per
+// engagement by at least a millisecond: each version has a millisecond of
+// its own, and a client that keeps only milliseconds (as the official SDKs
+// do) still names exactly one version. The caller holds e.mu.
 func (e *engagement) bump(now time.Time, by string) time.Time {
 	e.modifiedAt = nextModifiedAt(e.modifiedAt, now)
 	e.modifiedBy = by
 	return e.modifiedAt
 }
 
+// nextModifiedAt is now to the millisecond, or prev plus one millisecond
+// when that is later. prev is always a whole millisecond.
 func nextModifiedAt(prev, now time.Time) time.Time {
-	t := now.UTC().Truncate(time.Microsecond)
+	t := now.UTC().Truncate(time.Millisecond)
 	if !t.After(prev) {
-		t = prev.Add(time.Microsecond)
-	}
-	if t.Nanosecond()%int(time.Millisecond) == 0 {
-		t = t.Add(time.Microsecond)
+		t = prev.Add(time.Millisecond)
 	}
 	return t
+}
+
+// sameVersion reports whether an EngagementLastModifiedAt names the version
+// whose ModifiedAt is current: the same instant to the millisecond. Digits
+// below the millisecond are dropped, not rounded, as the SDKs drop them
+// when they read a timestamp; ModifiedAt values are whole milliseconds at
+// least a millisecond apart, so no other version can match.
+func sameVersion(lastModified, current time.Time) bool {
+	return lastModified.Truncate(time.Millisecond).Equal(current)
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }

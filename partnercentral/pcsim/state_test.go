@@ -13,11 +13,12 @@ func TestNextModifiedAt(t *testing.T) {
 		prev, now time.Time
 		want      string
 	}{
-		{"the clock's microsecond", base.Add(1500 * time.Nanosecond), base.Add(123456789), "2026-01-01T00:00:00.123456Z"},
-		{"clock did not move", base.Add(123456 * time.Microsecond), base.Add(123456 * time.Microsecond), "2026-01-01T00:00:00.123457Z"},
-		{"clock went back", base.Add(time.Second + time.Microsecond), base, "2026-01-01T00:00:01.000002Z"},
-		{"whole millisecond skipped", time.Time{}, base.Add(5 * time.Millisecond), "2026-01-01T00:00:00.005001Z"},
-		{"local zone", time.Time{}, base.Add(7 * time.Microsecond).In(time.FixedZone("X", 3600)), "2026-01-01T00:00:00.000007Z"},
+		{"the clock's millisecond, finer digits dropped", base.Add(1500 * time.Microsecond), base.Add(123999999), "2026-01-01T00:00:00.123Z"},
+		{"clock did not move", base.Add(123 * time.Millisecond), base.Add(123456 * time.Microsecond), "2026-01-01T00:00:00.124Z"},
+		{"clock moved less than a millisecond past", base.Add(123 * time.Millisecond), base.Add(123999 * time.Microsecond), "2026-01-01T00:00:00.124Z"},
+		{"clock went back", base.Add(time.Second), base, "2026-01-01T00:00:01.001Z"},
+		{"whole second", time.Time{}, base.Add(5 * time.Second), "2026-01-01T00:00:05.000Z"},
+		{"local zone", time.Time{}, base.Add(7 * time.Millisecond).In(time.FixedZone("X", 3600)), "2026-01-01T00:00:00.007Z"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -25,6 +26,32 @@ func TestNextModifiedAt(t *testing.T) {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestSameVersion(t *testing.T) {
+	current := time.Date(2026, 1, 1, 0, 0, 0, 120*int(time.Millisecond), time.UTC)
+	tests := []struct {
+		sent string
+		want bool
+	}{
+		{"2026-01-01T00:00:00.120Z", true},      // the string the simulator sent
+		{"2026-01-01T00:00:00.12Z", true},       // smithy-go's FormatDateTime
+		{"2026-01-01T00:00:00.120000Z", true},   // botocore's microseconds
+		{"2026-01-01T01:00:00.120+01:00", true}, // another offset
+		{"2026-01-01T00:00:00.120999Z", true},   // finer digits are dropped, not rounded
+		{"2026-01-01T00:00:00.121Z", false},     // the next version
+		{"2026-01-01T00:00:00.119Z", false},     // the previous version
+		{"2026-01-01T00:00:00Z", false},
+	}
+	for _, tt := range tests {
+		sent, err := time.Parse(time.RFC3339Nano, tt.sent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sameVersion(sent, current); got != tt.want {
+			t.Errorf("sameVersion(%s, %s): got %v, want %v", tt.sent, formatTime(current), got, tt.want)
+		}
 	}
 }
 

@@ -29,7 +29,7 @@ func TestUpdateEngagementContextSucceeds(t *testing.T) {
 	want := map[string]string{
 		"EngagementId":             id,
 		"EngagementArn":            "arn:aws:partnercentral:us-east-1::catalog/Sandbox/engagement/" + id,
-		"EngagementLastModifiedAt": "2026-11-26T06:13:09.123456Z",
+		"EngagementLastModifiedAt": "2026-11-26T06:13:09.123Z",
 		"ContextId":                "1",
 	}
 	for k, v := range want {
@@ -95,8 +95,11 @@ func TestModifiedAtStrictlyIncreases(t *testing.T) {
 		if !tm.After(prev) {
 			t.Fatalf("got ModifiedAt %s after %s, want strictly later", next, last)
 		}
-		if len(next) != len("2006-01-02T15:04:05.000000Z") || tm.Nanosecond()%int(time.Millisecond) == 0 {
-			t.Errorf("got ModifiedAt %s, want microseconds off a whole millisecond", next)
+		if len(next) != len("2006-01-02T15:04:05.000Z") || tm.Nanosecond()%int(time.Millisecond) != 0 {
+			t.Errorf("got ModifiedAt %s, want whole milliseconds", next)
+		}
+		if tm.Sub(prev) != time.Millisecond {
+			t.Errorf("got ModifiedAt %s after %s with the clock standing still, want the next millisecond", next, last)
 		}
 		prev, last = tm, next
 	}
@@ -107,23 +110,32 @@ func TestConflict(t *testing.T) {
 	srv := newTestServer(t, Options{Unlimited: true, Now: clock.Now})
 	c := newClient(t, srv, clock.Now)
 	id := engID(3)
-	current := addEngagement(t, srv.Sim, id) // 2026-11-26T06:13:08.123456Z
-	tm, _ := time.Parse(time.RFC3339Nano, current)
+	addEngagement(t, srv.Sim, id) // ModifiedAt 2026-11-26T06:13:08.123Z
 
+	// Each case that succeeds moves ModifiedAt on by a millisecond (the
+	// clock stands still), so each is given relative to the state it meets.
 	tests := []struct {
 		name         string
-		lastModified string
+		lastModified func(current time.Time) string
 		wantStatus   int
 	}{
-		{"stale", tm.Add(-time.Second).Format(timeFormat), http.StatusConflict},
-		{"millisecond-truncated", tm.Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z"), http.StatusConflict},
-		{"later", tm.Add(time.Microsecond).Format(timeFormat), http.StatusConflict},
-		{"same instant, other offset", tm.In(time.FixedZone("", 2*3600)).Format("2006-01-02T15:04:05.000000000-07:00"), http.StatusOK},
+		{"stale", func(c time.Time) string { return c.Add(-time.Second).Format(timeFormat) }, http.StatusConflict},
+		{"previous millisecond", func(c time.Time) string { return c.Add(-time.Millisecond).Format(timeFormat) }, http.StatusConflict},
+		{"next millisecond", func(c time.Time) string { return c.Add(time.Millisecond).Format(timeFormat) }, http.StatusConflict},
+		{"the string sent", func(c time.Time) string { return c.Format(timeFormat) }, http.StatusOK},
+		{"same instant, other offset", func(c time.Time) string {
+			return c.In(time.FixedZone("", 2*3600)).Format("2006-01-02T15:04:05.000000000-07:00")
+		}, http.StatusOK},
+		{"smithy-go's form", func(c time.Time) string { return c.Format("2006-01-02T15:04:05.999Z") }, http.StatusOK},
+		{"microseconds of the same millisecond", func(c time.Time) string {
+			return c.Add(999 * time.Microsecond).Format("2006-01-02T15:04:05.000000Z")
+		}, http.StatusOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st, _ := srv.Engagement(id)
-			res := c.update(updateReq(id, "1", tt.lastModified, "CustomerProject", customerProject("T")))
+			cur, _ := time.Parse(time.RFC3339Nano, st.ModifiedAt)
+			res := c.update(updateReq(id, "1", tt.lastModified(cur), "CustomerProject", customerProject("T")))
 			if res.status != tt.wantStatus {
 				t.Fatalf("got %s, want %d", res, tt.wantStatus)
 			}

@@ -9,6 +9,7 @@
 //
 // One deliberate difference from the official module: timestamps are the
 // exact strings the service sent (ISO 8601), not *time.Time. The official
-// SDK truncates timestamps to milliseconds, and an EngagementLastModifiedAt
-// that does not match the server's value to the last digit is a conflict.
+// SDKs keep milliseconds and send back their own form of the instant, which
+// the service must accept; the exact string is never worse, and stays right
+// if the service compares finer than the SDKs keep.
 package types
