@@ -50,9 +50,13 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, prio int, job *Job, lo
 		// it holds now is not in the view.
 		seen = nil
 	}
-	// An interaction-only job is written onto the lead as it is now: it
-	// needs a read.
-	needRead := ts == nil || d.ReceiveCount > 1 || job.interactionOnly
+	// A job that appends a Lead interaction needs a read (unless the view
+	// above holds its context): the service appends every interaction it
+	// is sent, so whether this one is already listed must be known before
+	// the write, even when a timestamp to write with is at hand (this
+	// worker's own last write gave one). An interaction-only job is
+	// written onto the lead as it is now.
+	needRead := ts == nil || d.ReceiveCount > 1 || interactionOf(job) != nil
 	read := seen == nil && (needRead || u.reads.readFirst())
 	wrote := false
 	for {

@@ -123,3 +123,36 @@ func TestOlderInteractionsAreNotDropped(t *testing.T) {
 		t.Errorf("repeated stale interaction: %v after %d more writes, want it settled with none", outs[0], api.writes-writes)
 	}
 }
+
+// TestRepeatedInteractionAfterOwnWriteIsReadFirst: the same Lead job sent
+// twice, as two messages, with no timestamp of its own. This worker's
+// write of the first gave it a timestamp to write the second with, but
+// only a read tells whether the interaction is already listed: the second
+// must read, find it, and not append it again, however the read-first
+// policy stands.
+func TestRepeatedInteractionAfterOwnWriteIsReadFirst(t *testing.T) {
+	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	api := &leadAPI{modified: 1}
+	u, _ := newTestUpdater(t, api)
+	// A stream of real changes: reading first does not pay.
+	for range 50 {
+		u.reads.observe(false)
+	}
+	noTimestamp := func(d Delivery) Delivery {
+		var m map[string]any
+		_ = json.Unmarshal([]byte(d.Body), &m)
+		delete(m, "SourceUpdatedAt")
+		b, _ := json.Marshal(m)
+		d.Body = string(b)
+		return d
+	}
+	for i, id := range []string{"m1", "m2", "m3"} {
+		outs := u.Apply(t.Context(), []Delivery{noTimestamp(leadJob(t, u, id, "Acme", "form-1", base))})
+		if !acked(outs[0]) {
+			t.Fatalf("copy %d: %v", i+1, outs[0])
+		}
+	}
+	if got := api.forms(); fmt.Sprint(got) != "[form-1]" {
+		t.Errorf("interactions: got %v, want form-1 once", got)
+	}
+}
