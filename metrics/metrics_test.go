@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/pcsync/pcsync/partnercentral/types"
 	"github.com/pcsync/pcsync/retry"
 )
 
@@ -157,7 +158,7 @@ pcsync_circuit_state{state="open"} %d
 	}
 	q.held, q.busy = 7, 3
 	writes.rate = 0.8
-	circuit.Record(false, retry.Systemic, "AccessDeniedException")
+	circuit.Record(false, retry.Systemic, &types.AccessDeniedException{})
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(expo(7, 3, 0.8, 0, 1)), names...); err != nil {
 		t.Errorf("after changes: %v", err)
 	}

@@ -63,7 +63,7 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 		if d := budget.Delay(); d > maxBudgetHold {
 			// Hours, maybe: hand the job back for then rather than hold
 			// it (and heartbeat it) that long.
-			u.circuit.Record(probe, retry.Canceled, "")
+			u.circuit.Record(probe, retry.Canceled, nil)
 			return &budgetSpentError{op: op, wait: d}
 		}
 		waited, err := budget.Take(ctx)
@@ -71,7 +71,7 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 			u.obs.BudgetWait(waited)
 		}
 		if err != nil {
-			u.circuit.Record(probe, retry.Canceled, "")
+			u.circuit.Record(probe, retry.Canceled, nil)
 			return err
 		}
 	}
@@ -82,7 +82,7 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 	}
 	u.obs.LimiterWait(class, waited)
 	if err != nil {
-		u.circuit.Record(probe, retry.Canceled, "")
+		u.circuit.Record(probe, retry.Canceled, nil)
 		return err
 	}
 	start := time.Now()
@@ -90,7 +90,7 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 	latency := time.Since(start)
 	errClass := retry.Classify(ctx, err)
 	lim.Done(sentAt, errClass == retry.Throttle)
-	u.circuit.Record(probe, errClass, retry.Cause(err))
+	u.circuit.Record(probe, errClass, err)
 	u.obs.APICall(op, codeOf(err, errClass), latency)
 	return err
 }
