@@ -124,7 +124,7 @@ func exportedSeries(t *testing.T) map[string]bool {
 	// The checks below would pass vacuously if the descriptors were missed.
 	for _, want := range []string{
 		"pcsync_jobs_total",                          // pre-initialized vector
-		"pcsync_messages_dead_lettered_total",        // vector without series until first use
+		"pcsync_sqs_batch_entry_failures_total",      // vector without series until first use
 		"pcsync_api_request_duration_seconds_bucket", // histogram vector
 		"pcsync_message_age_seconds_count",           // plain histogram
 		"pcsync_write_budget_remaining",              // from ObserveBudget

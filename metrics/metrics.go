@@ -42,6 +42,7 @@ type Metrics struct {
 	sqsEntryFailures *prometheus.CounterVec
 
 	jobs           *prometheus.CounterVec
+	sentBack       *prometheus.CounterVec
 	jobDuration    *prometheus.HistogramVec
 	messageAge     *prometheus.HistogramVec
 	apiRequests    *prometheus.CounterVec
@@ -89,6 +90,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		sqsEntryFailures: counterVec("sqs_batch_entry_failures_total", "Failed entries of successful SQS batch calls, by operation and code.", "operation", "code"),
 
 		jobs:           counterVec("jobs_total", "Jobs ended, by queue and outcome: "+strings.Join(updater.Outcomes(), ", ")+".", "queue", "outcome"),
+		sentBack:       counterVec("jobs_sent_back_total", "Jobs sent back to the queue to be tried later (outcome retried), by queue and reason: "+strings.Join(updater.SendBackReasons(), ", ")+".", "queue", "reason"),
 		jobDuration:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "job_duration_seconds", Help: "Time from a job's start in a worker to its outcome, by queue.", Buckets: waitBuckets}, []string{"queue"}),
 		messageAge:     prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "message_age_seconds", Help: "Age of a message when its job ended: now minus its SQS SentTimestamp, by queue.", Buckets: ageBuckets}, []string{"queue"}),
 		apiRequests:    counterVec("api_requests_total", "Partner Central requests, by operation and outcome code (OK, the API's error code, or network, timeout, canceled).", "operation", "code"),
@@ -103,7 +105,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.received, m.receiveEmpty, m.acked, m.deadLettered, m.retried, m.released,
 		m.keptWithoutDLQ, m.extended, m.sqsRequests, m.sqsDuration, m.sqsEntryFailures,
-		m.jobs, m.jobDuration, m.messageAge, m.apiRequests, m.apiDuration, m.conflicts, m.conflictRounds,
+		m.jobs, m.sentBack, m.jobDuration, m.messageAge, m.apiRequests, m.apiDuration, m.conflicts, m.conflictRounds,
 		m.throttles, m.limiterWait, m.budgetWait, m.lastSuccess)
 	// Series that a dashboard or an alert reads should exist from the
 	// start, at zero, rather than appear with the first event (the job
@@ -111,6 +113,9 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, op := range []string{updater.OpUpdate, updater.OpGet} {
 		m.throttles.WithLabelValues(op)
 		m.apiRequests.WithLabelValues(op, "OK")
+	}
+	for _, class := range updater.DeadLetterClasses() {
+		m.deadLettered.WithLabelValues(class)
 	}
 	return m
 }
@@ -147,6 +152,9 @@ func (m *Metrics) Queues(names ...string) {
 		for _, o := range updater.Outcomes() {
 			m.jobs.WithLabelValues(q, o)
 		}
+		for _, r := range updater.SendBackReasons() {
+			m.sentBack.WithLabelValues(q, r)
+		}
 		m.jobDuration.WithLabelValues(q)
 		m.messageAge.WithLabelValues(q)
 	}
@@ -165,6 +173,9 @@ func (m *Metrics) JobDone(queue, outcome string, took, age time.Duration) {
 		m.lastSuccess.SetToCurrentTime()
 	}
 }
+
+// SentBack records why a job of queue went back to the queue.
+func (m *Metrics) SentBack(queue, reason string) { m.sentBack.WithLabelValues(queue, reason).Inc() }
 
 // APICall records one Partner Central request.
 func (m *Metrics) APICall(op, code string, latency time.Duration) {

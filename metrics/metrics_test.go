@@ -12,6 +12,7 @@ import (
 
 	"github.com/pcsync/pcsync/partnercentral/types"
 	"github.com/pcsync/pcsync/retry"
+	"github.com/pcsync/pcsync/updater"
 )
 
 // fakeQueue and fakeLimiter stand for the consumer and a limiter, whose
@@ -33,6 +34,7 @@ func newTestMetrics(t *testing.T) (*Metrics, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	m := New(reg)
+	m.Queues("pcsync-realtime", "pcsync-bulk")
 	m.ObserveBudget(10000, func() int { return 9990 })
 	m.ObserveQueue(&fakeQueue{})
 	m.ObserveLimiter("write", &fakeLimiter{rate: 1, ceiling: 1})
@@ -64,6 +66,9 @@ func TestMetricsMove(t *testing.T) {
 	m.APICall("UpdateEngagementContext", "ThrottlingException", 30*time.Millisecond)
 	m.APICall("UpdateEngagementContext", "OK", 30*time.Millisecond)
 	m.SQSCall("ReceiveMessage", "", 5*time.Millisecond)
+	m.SentBack("pcsync-bulk", "throttled")
+	m.SentBack("pcsync-bulk", "throttled")
+	m.SentBack("pcsync-realtime", "write_budget")
 
 	tests := []struct {
 		c    prometheus.Collector
@@ -78,6 +83,9 @@ func TestMetricsMove(t *testing.T) {
 		{m.throttles.WithLabelValues("UpdateEngagementContext"), 1},
 		{m.apiRequests.WithLabelValues("UpdateEngagementContext", "OK"), 1},
 		{m.sqsRequests.WithLabelValues("ReceiveMessage", "OK"), 1},
+		{m.sentBack.WithLabelValues("pcsync-bulk", "throttled"), 2},
+		{m.sentBack.WithLabelValues("pcsync-realtime", "write_budget"), 1},
+		{m.sentBack.WithLabelValues("pcsync-realtime", "throttled"), 0},
 	}
 	for i, tt := range tests {
 		if got := testutil.ToFloat64(tt.c); got != tt.want {
@@ -164,6 +172,31 @@ pcsync_circuit_state{state="open"} %d
 	}
 }
 
+// TestSeriesFromTheStart: the series a dashboard panel or an alert reads
+// exist at zero before the first event, so that a panel shows 0 and not
+// "No data" while nothing happened: every outcome and send-back reason of
+// each queue, every dead-letter class, the throttles and the successful
+// calls of each operation.
+func TestSeriesFromTheStart(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := New(reg)
+	m.Queues("pcsync-realtime", "pcsync-bulk")
+	for _, tt := range []struct {
+		name string
+		want int
+	}{
+		{"pcsync_jobs_total", 2 * len(updater.Outcomes())},
+		{"pcsync_jobs_sent_back_total", 2 * len(updater.SendBackReasons())},
+		{"pcsync_messages_dead_lettered_total", len(updater.DeadLetterClasses())},
+		{"pcsync_throttles_total", 2},
+		{"pcsync_api_requests_total", 2},
+	} {
+		if got, err := testutil.GatherAndCount(reg, tt.name); err != nil || got != tt.want {
+			t.Errorf("%s: got %d series (%v), want %d", tt.name, got, err, tt.want)
+		}
+	}
+}
+
 // TestNoPersonalLabels guards the rule that no label could carry an
 // engagement id, a name, an e-mail address or a phone number.
 func TestNoPersonalLabels(t *testing.T) {
@@ -172,7 +205,10 @@ func TestNoPersonalLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allowed := map[string]bool{"operation": true, "code": true, "class": true, "outcome": true, "state": true}
+	// queue and dlq are the names of SQS queues; reason is a bounded word
+	// (a send-back's reason, the kind of the circuit's).
+	allowed := map[string]bool{"operation": true, "code": true, "class": true, "outcome": true, "state": true,
+		"queue": true, "dlq": true, "reason": true}
 	for _, mf := range mfs {
 		for _, mt := range mf.GetMetric() {
 			for _, l := range mt.GetLabel() {
