@@ -12,10 +12,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/pcsync/pcsync/queue"
 	"github.com/pcsync/pcsync/retry"
 )
 
@@ -73,6 +75,11 @@ func exportedSeries(t *testing.T) map[string]bool {
 	m.ObserveQueue(&fakeQueue{})
 	m.ObserveLimiter("write", &fakeLimiter{rate: 1, ceiling: 1})
 	m.ObserveCircuit(retry.NewCircuit(retry.CircuitConfig{}))
+	// Every series of the depth collector: a queue counted, with a
+	// dead-letter queue counted, a message held and a receive.
+	now := time.Now()
+	m.ObserveDepths(&fakeDepths{depths: []queue.Depth{{Queue: "q", DLQ: "q-dlq", Sample: queue.DepthSample{At: now},
+		DLQSample: queue.DepthSample{At: now}, OldestHeld: now, LastReceive: now}}})
 
 	names := map[string]bool{}
 	mfs, err := reg.Gather()
@@ -128,6 +135,7 @@ func exportedSeries(t *testing.T) map[string]bool {
 		"pcsync_api_request_duration_seconds_bucket", // histogram vector
 		"pcsync_message_age_seconds_count",           // plain histogram
 		"pcsync_write_budget_remaining",              // from ObserveBudget
+		"pcsync_dead_letter_queue_messages",          // from ObserveDepths
 	} {
 		if !names[want] {
 			t.Fatalf("exported series do not include %s; got %v", want, slices.Sorted(func(yield func(string) bool) {
