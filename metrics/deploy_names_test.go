@@ -3,6 +3,7 @@ package metrics
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -293,4 +294,53 @@ func firstDifference(got, want string) string {
 		}
 	}
 	return "(same lines, different line endings)"
+}
+
+// TestDashboardStatsShowNoDataInRed: a stat panel whose query returns
+// nothing (no worker scraped, a queue count that failed) must not look like
+// a calm blank: each maps "no value" to red text.
+func TestDashboardStatsShowNoDataInRed(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(deployDir, "grafana", "pcsync-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Type, Title string
+			FieldConfig struct {
+				Defaults struct {
+					NoValue  string `json:"noValue"`
+					Mappings []struct {
+						Type    string
+						Options struct {
+							Match  string
+							Result struct{ Text, Color string }
+						}
+					}
+				}
+			} `json:"fieldConfig"`
+		}
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatal(err)
+	}
+	stats := 0
+	for _, p := range dash.Panels {
+		if p.Type != "stat" {
+			continue
+		}
+		stats++
+		red := false
+		for _, m := range p.FieldConfig.Defaults.Mappings {
+			if m.Type == "special" && m.Options.Match == "null" && m.Options.Result.Color == "red" && m.Options.Result.Text != "" {
+				red = true
+			}
+		}
+		if !red || p.FieldConfig.Defaults.NoValue == "" {
+			t.Errorf("stat panel %q: noValue %q, a red special mapping of null: %v; want both", p.Title, p.FieldConfig.Defaults.NoValue, red)
+		}
+	}
+	if stats == 0 {
+		t.Fatal("no stat panel found in the dashboard")
+	}
 }
