@@ -125,7 +125,8 @@ func (c *Consumer) Depths() []Depth {
 // sampleDepths asks SQS for the counts of every queue and of its
 // dead-letter queue, at once and then every SampleInterval, until ctx is
 // done: one GetQueueAttributes call per queue and per dead-letter queue
-// and interval.
+// and interval. The queue's call counts for its health, as any call to it
+// does; the dead-letter queue's does not.
 func (c *Consumer) sampleDepths(ctx context.Context) {
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -136,34 +137,26 @@ func (c *Consumer) sampleDepths(ctx context.Context) {
 		case <-t.C:
 		}
 		for _, s := range c.srcs {
-			counts, err := c.depthOf(ctx, s.url, func(ctx context.Context) (map[string]string, error) {
-				return c.queueAttributes(ctx, s, depthAttributes...)
-			})
+			attrs, err := c.queueAttributes(ctx, s, depthAttributes...)
 			if ctx.Err() != nil {
 				return
 			}
-			c.noteSample(s, "queue depth", &s.depth, counts, err)
+			c.noteSample(s, "queue depth", &s.depth, s.url, attrs, err)
 			if s.dlqURL == "" {
 				continue
 			}
-			counts, err = c.depthOf(ctx, s.dlqURL, func(ctx context.Context) (map[string]string, error) {
-				return c.attributes(ctx, s.dlqURL, depthAttributes...)
-			})
+			attrs, err = c.attributes(ctx, s.dlqURL, depthAttributes...)
 			if ctx.Err() != nil {
 				return
 			}
-			c.noteSample(s, "dead-letter queue depth", &s.dlqDepth, counts, err)
+			c.noteSample(s, "dead-letter queue depth", &s.dlqDepth, s.dlqURL, attrs, err)
 		}
 		t.Reset(c.cfg.SampleInterval)
 	}
 }
 
-// depthOf reads the counts of the queue at url with get.
-func (c *Consumer) depthOf(ctx context.Context, url string, get func(context.Context) (map[string]string, error)) (DepthSample, error) {
-	attrs, err := get(ctx)
-	if err != nil {
-		return DepthSample{}, err
-	}
+// countsOf reads the counts in the attributes of the queue at url.
+func countsOf(url string, attrs map[string]string) (DepthSample, error) {
 	var counts DepthSample
 	for name, into := range map[types.QueueAttributeName]*int{
 		types.QueueAttributeNameApproximateNumberOfMessages:           &counts.Visible,
@@ -184,9 +177,14 @@ func (c *Consumer) depthOf(ctx context.Context, url string, get func(context.Con
 }
 
 // noteSample records a sample of s (its queue's or its dead-letter
-// queue's, what) and logs when samples start failing and when they answer
-// again, once each.
-func (c *Consumer) noteSample(s *source, what string, d *depthState, counts DepthSample, err error) {
+// queue's, what, at url): the attributes SQS answered, or the call's error.
+// It logs when samples start failing and when they answer again, once
+// each.
+func (c *Consumer) noteSample(s *source, what string, d *depthState, url string, attrs map[string]string, err error) {
+	var counts DepthSample
+	if err == nil {
+		counts, err = countsOf(url, attrs)
+	}
 	if !d.record(counts, err, time.Now()) {
 		return
 	}
