@@ -3,6 +3,7 @@ package metrics
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,10 +13,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/pcsync/pcsync/queue"
 	"github.com/pcsync/pcsync/retry"
 )
 
@@ -73,6 +76,11 @@ func exportedSeries(t *testing.T) map[string]bool {
 	m.ObserveQueue(&fakeQueue{})
 	m.ObserveLimiter("write", &fakeLimiter{rate: 1, ceiling: 1})
 	m.ObserveCircuit(retry.NewCircuit(retry.CircuitConfig{}))
+	// Every series of the depth collector: a queue counted, with a
+	// dead-letter queue counted, a message held and a receive.
+	now := time.Now()
+	m.ObserveDepths(&fakeDepths{depths: []queue.Depth{{Queue: "q", DLQ: "q-dlq", Sample: queue.DepthSample{At: now},
+		DLQSample: queue.DepthSample{At: now}, OldestHeld: now, LastReceive: now}}})
 
 	names := map[string]bool{}
 	mfs, err := reg.Gather()
@@ -124,10 +132,11 @@ func exportedSeries(t *testing.T) map[string]bool {
 	// The checks below would pass vacuously if the descriptors were missed.
 	for _, want := range []string{
 		"pcsync_jobs_total",                          // pre-initialized vector
-		"pcsync_messages_dead_lettered_total",        // vector without series until first use
+		"pcsync_sqs_batch_entry_failures_total",      // vector without series until first use
 		"pcsync_api_request_duration_seconds_bucket", // histogram vector
 		"pcsync_message_age_seconds_count",           // plain histogram
 		"pcsync_write_budget_remaining",              // from ObserveBudget
+		"pcsync_dead_letter_queue_messages",          // from ObserveDepths
 	} {
 		if !names[want] {
 			t.Fatalf("exported series do not include %s; got %v", want, slices.Sorted(func(yield func(string) bool) {
@@ -285,4 +294,53 @@ func firstDifference(got, want string) string {
 		}
 	}
 	return "(same lines, different line endings)"
+}
+
+// TestDashboardStatsShowNoDataInRed: a stat panel whose query returns
+// nothing (no worker scraped, a queue count that failed) must not look like
+// a calm blank: each maps "no value" to red text.
+func TestDashboardStatsShowNoDataInRed(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(deployDir, "grafana", "pcsync-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Type, Title string
+			FieldConfig struct {
+				Defaults struct {
+					NoValue  string `json:"noValue"`
+					Mappings []struct {
+						Type    string
+						Options struct {
+							Match  string
+							Result struct{ Text, Color string }
+						}
+					}
+				}
+			} `json:"fieldConfig"`
+		}
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatal(err)
+	}
+	stats := 0
+	for _, p := range dash.Panels {
+		if p.Type != "stat" {
+			continue
+		}
+		stats++
+		red := false
+		for _, m := range p.FieldConfig.Defaults.Mappings {
+			if m.Type == "special" && m.Options.Match == "null" && m.Options.Result.Color == "red" && m.Options.Result.Text != "" {
+				red = true
+			}
+		}
+		if !red || p.FieldConfig.Defaults.NoValue == "" {
+			t.Errorf("stat panel %q: noValue %q, a red special mapping of null: %v; want both", p.Title, p.FieldConfig.Defaults.NoValue, red)
+		}
+	}
+	if stats == 0 {
+		t.Fatal("no stat panel found in the dashboard")
+	}
 }

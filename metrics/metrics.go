@@ -1,7 +1,8 @@
 // Package metrics defines pcsync's Prometheus metrics. It records the
 // events of the queue consumer and the updater into them, and reads the
-// current state of the consumer (messages held, workers busy), of the rate
-// limiters and of the circuit when they are scraped. Every metric is
+// current state of the consumer (messages held, workers busy, what it
+// knows of its queues' backlog), of the rate limiters and of the circuit
+// when they are scraped. Every metric is
 // registered on the registry the caller passes in (main adds the Go and
 // process collectors); nothing is global.
 //
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pcsync/pcsync/partnercentral/types"
+	"github.com/pcsync/pcsync/queue"
 	"github.com/pcsync/pcsync/retry"
 	"github.com/pcsync/pcsync/updater"
 )
@@ -42,6 +44,7 @@ type Metrics struct {
 	sqsEntryFailures *prometheus.CounterVec
 
 	jobs           *prometheus.CounterVec
+	sentBack       *prometheus.CounterVec
 	jobDuration    *prometheus.HistogramVec
 	messageAge     *prometheus.HistogramVec
 	apiRequests    *prometheus.CounterVec
@@ -52,6 +55,7 @@ type Metrics struct {
 	limiterWait    *prometheus.HistogramVec
 	budgetWait     prometheus.Histogram
 	lastSuccess    prometheus.Gauge
+	exitWhenIdle   prometheus.Gauge
 
 	reg prometheus.Registerer
 }
@@ -89,6 +93,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		sqsEntryFailures: counterVec("sqs_batch_entry_failures_total", "Failed entries of successful SQS batch calls, by operation and code.", "operation", "code"),
 
 		jobs:           counterVec("jobs_total", "Jobs ended, by queue and outcome: "+strings.Join(updater.Outcomes(), ", ")+".", "queue", "outcome"),
+		sentBack:       counterVec("jobs_sent_back_total", "Jobs sent back to the queue to be tried later (outcome retried), by queue and reason: "+strings.Join(updater.SendBackReasons(), ", ")+".", "queue", "reason"),
 		jobDuration:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "job_duration_seconds", Help: "Time from a job's start in a worker to its outcome, by queue.", Buckets: waitBuckets}, []string{"queue"}),
 		messageAge:     prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "message_age_seconds", Help: "Age of a message when its job ended: now minus its SQS SentTimestamp, by queue.", Buckets: ageBuckets}, []string{"queue"}),
 		apiRequests:    counterVec("api_requests_total", "Partner Central requests, by operation and outcome code (OK, the API's error code, or network, timeout, canceled).", "operation", "code"),
@@ -99,18 +104,22 @@ func New(reg prometheus.Registerer) *Metrics {
 		limiterWait:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "limiter_wait_seconds", Help: "Time a call waited for its turn under the rate limiter, by class.", Buckets: waitBuckets}, []string{"class"}),
 		budgetWait:     prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "write_budget_wait_seconds", Help: "Time a write waited for room in the rolling daily write budget.", Buckets: waitBuckets}),
 		lastSuccess:    gauge("last_success_timestamp_seconds", "Unix time of the last job applied, or found unchanged or already applied."),
+		exitWhenIdle:   gauge("exit_when_idle_seconds", "Configured -exit-when-idle: 0 for a long-running worker, else a batch run that exits once its queues stay idle this long."),
 		reg:            reg,
 	}
 	reg.MustRegister(m.received, m.receiveEmpty, m.acked, m.deadLettered, m.retried, m.released,
 		m.keptWithoutDLQ, m.extended, m.sqsRequests, m.sqsDuration, m.sqsEntryFailures,
-		m.jobs, m.jobDuration, m.messageAge, m.apiRequests, m.apiDuration, m.conflicts, m.conflictRounds,
-		m.throttles, m.limiterWait, m.budgetWait, m.lastSuccess)
+		m.jobs, m.sentBack, m.jobDuration, m.messageAge, m.apiRequests, m.apiDuration, m.conflicts, m.conflictRounds,
+		m.throttles, m.limiterWait, m.budgetWait, m.lastSuccess, m.exitWhenIdle)
 	// Series that a dashboard or an alert reads should exist from the
 	// start, at zero, rather than appear with the first event (the job
 	// series once the queues are known: Queues).
 	for _, op := range []string{updater.OpUpdate, updater.OpGet} {
 		m.throttles.WithLabelValues(op)
 		m.apiRequests.WithLabelValues(op, "OK")
+	}
+	for _, class := range updater.DeadLetterClasses() {
+		m.deadLettered.WithLabelValues(class)
 	}
 	return m
 }
@@ -147,6 +156,9 @@ func (m *Metrics) Queues(names ...string) {
 		for _, o := range updater.Outcomes() {
 			m.jobs.WithLabelValues(q, o)
 		}
+		for _, r := range updater.SendBackReasons() {
+			m.sentBack.WithLabelValues(q, r)
+		}
 		m.jobDuration.WithLabelValues(q)
 		m.messageAge.WithLabelValues(q)
 	}
@@ -165,6 +177,13 @@ func (m *Metrics) JobDone(queue, outcome string, took, age time.Duration) {
 		m.lastSuccess.SetToCurrentTime()
 	}
 }
+
+// SentBack records why a job of queue went back to the queue.
+func (m *Metrics) SentBack(queue, reason string) { m.sentBack.WithLabelValues(queue, reason).Inc() }
+
+// ExitWhenIdle records the worker's -exit-when-idle: a batch run's end
+// is not a worker gone missing (the alert rules read it).
+func (m *Metrics) ExitWhenIdle(d time.Duration) { m.exitWhenIdle.Set(d.Seconds()) }
 
 // APICall records one Partner Central request.
 func (m *Metrics) APICall(op, code string, latency time.Duration) {
@@ -237,35 +256,135 @@ func (m *Metrics) ObserveLimiter(class string, l Limiter) {
 // Circuit is the circuit breaker's state as the metrics read it
 // (*retry.Circuit); same contract as Queue.
 type Circuit interface {
-	State() retry.CircuitState
+	Status() retry.CircuitStatus
 }
 
-// ObserveCircuit exports the circuit's state: one series per state, 1 for
-// the current one.
+// ObserveCircuit exports the circuit's state, one series per state, 1 for
+// the current one; and why it is open, one series per kind of reason
+// (retry.CauseKinds), 1 for the kind of the error that opened it while it
+// is open or probing, all 0 while it is closed.
 func (m *Metrics) ObserveCircuit(c Circuit) { m.reg.MustRegister(newCircuitCollector(c)) }
 
-// circuitCollector reads the state once per scrape, so that exactly one of
-// its series is 1 even while the state changes.
+// circuitCollector reads the status once per scrape, so that exactly one
+// state series is 1, and the reason series agree with it, even while the
+// circuit changes.
 type circuitCollector struct {
-	c    Circuit
-	desc *prometheus.Desc
+	c      Circuit
+	state  *prometheus.Desc
+	reason *prometheus.Desc
 }
 
 func newCircuitCollector(c Circuit) circuitCollector {
-	return circuitCollector{c: c, desc: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "circuit_state"),
-		"1 for the circuit's current state (closed, open, half_open), 0 for the others.", []string{"state"}, nil)}
+	return circuitCollector{c: c,
+		state: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "circuit_state"),
+			"1 for the circuit's current state (closed, open, half_open), 0 for the others.", []string{"state"}, nil),
+		reason: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "circuit_open_reason"),
+			"1 for the kind of error that opened the circuit ("+strings.Join(retry.CauseKinds(), ", ")+") while it is open or half open; all 0 while it is closed. The log and /readyz give the error itself.",
+			[]string{"reason"}, nil),
+	}
 }
 
-func (cc circuitCollector) Describe(ch chan<- *prometheus.Desc) { ch <- cc.desc }
+func (cc circuitCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- cc.state
+	ch <- cc.reason
+}
 
 func (cc circuitCollector) Collect(ch chan<- prometheus.Metric) {
-	now := cc.c.State()
+	now := cc.c.Status()
 	for _, s := range []retry.CircuitState{retry.Closed, retry.Open, retry.HalfOpen} {
-		v := 0.0
-		if s == now {
-			v = 1
+		ch <- prometheus.MustNewConstMetric(cc.state, prometheus.GaugeValue, oneIf(s == now.State), s.String())
+	}
+	for _, k := range retry.CauseKinds() {
+		ch <- prometheus.MustNewConstMetric(cc.reason, prometheus.GaugeValue, oneIf(now.State != retry.Closed && k == now.Kind), k)
+	}
+}
+
+func oneIf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Depths is what the consumer knows of its queues' backlog
+// (*queue.Consumer); same contract as Queue.
+type Depths interface {
+	Depths() []queue.Depth
+}
+
+// ObserveDepths exports, per queue, SQS's counts of its messages and of
+// its dead-letter queue's, when they were last counted, the age of the
+// oldest message the worker holds and when a receive last brought
+// messages. A count whose latest sample failed is not exported: the
+// sample's timestamp shows how old the last answer is, and a panel shows
+// no data rather than a stale count as current.
+func (m *Metrics) ObserveDepths(d Depths) { m.reg.MustRegister(newDepthCollector(d)) }
+
+type depthCollector struct {
+	d                              Depths
+	messages, sampled              *prometheus.Desc
+	dlqMessages, dlqSampled        *prometheus.Desc
+	oldestHeldAge, lastReceiveTime *prometheus.Desc
+}
+
+func newDepthCollector(d Depths) depthCollector {
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
+	}
+	return depthCollector{d: d,
+		messages: desc("queue_messages", "Messages on the queue as SQS last counted them, by state: visible (waiting), in_flight (received, not deleted: held by a worker or waiting to reappear), delayed (sent back for later, or sent with a delay). Absent while the latest count failed.",
+			"queue", "state"),
+		sampled: desc("queue_sample_timestamp_seconds", "Unix time SQS last answered the count of the queue's messages; 0 if it never has.",
+			"queue"),
+		dlqMessages: desc("dead_letter_queue_messages", "Messages in the queue's dead-letter queue (dlq) as SQS last counted them, visible or not. Absent while the latest count failed.",
+			"queue", "dlq"),
+		dlqSampled: desc("dead_letter_queue_sample_timestamp_seconds", "Unix time SQS last answered the count of the dead-letter queue's messages; 0 if it never has.",
+			"queue", "dlq"),
+		oldestHeldAge: desc("queue_oldest_held_message_age_seconds", "Age (now minus SentTimestamp) of the oldest message of the queue this worker holds, received and not yet finished; 0 when it holds none. It grows while held jobs cannot end.",
+			"queue"),
+		lastReceiveTime: desc("queue_last_receive_timestamp_seconds", "Unix time a receive from the queue last brought messages, or the worker started consuming it.",
+			"queue"),
+	}
+}
+
+func (dc depthCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{dc.messages, dc.sampled, dc.dlqMessages, dc.dlqSampled, dc.oldestHeldAge, dc.lastReceiveTime} {
+		ch <- d
+	}
+}
+
+func (dc depthCollector) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now()
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	}
+	unix := func(t time.Time) float64 {
+		if t.IsZero() {
+			return 0
 		}
-		ch <- prometheus.MustNewConstMetric(cc.desc, prometheus.GaugeValue, v, s.String())
+		return float64(t.UnixNano()) / 1e9
+	}
+	for _, d := range dc.d.Depths() {
+		if s := d.Sample; !s.At.IsZero() && !s.Failing {
+			gauge(dc.messages, float64(s.Visible), d.Queue, "visible")
+			gauge(dc.messages, float64(s.InFlight), d.Queue, "in_flight")
+			gauge(dc.messages, float64(s.Delayed), d.Queue, "delayed")
+		}
+		gauge(dc.sampled, unix(d.Sample.At), d.Queue)
+		if d.DLQ != "" {
+			if s := d.DLQSample; !s.At.IsZero() && !s.Failing {
+				gauge(dc.dlqMessages, float64(s.Visible+s.InFlight+s.Delayed), d.Queue, d.DLQ)
+			}
+			gauge(dc.dlqSampled, unix(d.DLQSample.At), d.Queue, d.DLQ)
+		}
+		age := 0.0
+		if !d.OldestHeld.IsZero() {
+			age = max(now.Sub(d.OldestHeld).Seconds(), 0)
+		}
+		gauge(dc.oldestHeldAge, age, d.Queue)
+		if !d.LastReceive.IsZero() {
+			gauge(dc.lastReceiveTime, unix(d.LastReceive), d.Queue)
+		}
 	}
 }
 

@@ -10,7 +10,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/pcsync/pcsync/partnercentral/types"
+	"github.com/pcsync/pcsync/queue"
 	"github.com/pcsync/pcsync/retry"
+	"github.com/pcsync/pcsync/updater"
 )
 
 // fakeQueue and fakeLimiter stand for the consumer and a limiter, whose
@@ -22,6 +25,11 @@ func (q *fakeQueue) Busy() int { return q.busy }
 
 type fakeLimiter struct{ rate, ceiling float64 }
 
+// fakeDepths stands for the consumer's knowledge of its queues' backlog.
+type fakeDepths struct{ depths []queue.Depth }
+
+func (d *fakeDepths) Depths() []queue.Depth { return d.depths }
+
 func (l *fakeLimiter) Rate() float64    { return l.rate }
 func (l *fakeLimiter) Ceiling() float64 { return l.ceiling }
 
@@ -32,11 +40,15 @@ func newTestMetrics(t *testing.T) (*Metrics, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	m := New(reg)
+	m.Queues("pcsync-realtime", "pcsync-bulk")
 	m.ObserveBudget(10000, func() int { return 9990 })
 	m.ObserveQueue(&fakeQueue{})
 	m.ObserveLimiter("write", &fakeLimiter{rate: 1, ceiling: 1})
 	m.ObserveLimiter("read", &fakeLimiter{rate: 10, ceiling: 10})
 	m.ObserveCircuit(retry.NewCircuit(retry.CircuitConfig{}))
+	m.ObserveDepths(&fakeDepths{depths: []queue.Depth{{Queue: "pcsync-bulk", DLQ: "pcsync-bulk-dlq",
+		Sample: queue.DepthSample{At: time.Now(), Visible: 3}, DLQSample: queue.DepthSample{At: time.Now(), Visible: 1},
+		OldestHeld: time.Now().Add(-time.Minute), LastReceive: time.Now()}}})
 	return m, reg
 }
 
@@ -63,6 +75,9 @@ func TestMetricsMove(t *testing.T) {
 	m.APICall("UpdateEngagementContext", "ThrottlingException", 30*time.Millisecond)
 	m.APICall("UpdateEngagementContext", "OK", 30*time.Millisecond)
 	m.SQSCall("ReceiveMessage", "", 5*time.Millisecond)
+	m.SentBack("pcsync-bulk", "throttled")
+	m.SentBack("pcsync-bulk", "throttled")
+	m.SentBack("pcsync-realtime", "write_budget")
 
 	tests := []struct {
 		c    prometheus.Collector
@@ -77,6 +92,9 @@ func TestMetricsMove(t *testing.T) {
 		{m.throttles.WithLabelValues("UpdateEngagementContext"), 1},
 		{m.apiRequests.WithLabelValues("UpdateEngagementContext", "OK"), 1},
 		{m.sqsRequests.WithLabelValues("ReceiveMessage", "OK"), 1},
+		{m.sentBack.WithLabelValues("pcsync-bulk", "throttled"), 2},
+		{m.sentBack.WithLabelValues("pcsync-realtime", "write_budget"), 1},
+		{m.sentBack.WithLabelValues("pcsync-realtime", "throttled"), 0},
 	}
 	for i, tt := range tests {
 		if got := testutil.ToFloat64(tt.c); got != tt.want {
@@ -143,6 +161,35 @@ pcsync_circuit_state{state="open"} %d
 `, held, busy, writeRate, closed, open)
 	}
 
+	// Why the circuit is open: the kind of its reason, while it is.
+	reasonIs := func(want string) {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ones []string
+		series := 0
+		for _, mf := range mfs {
+			if mf.GetName() != "pcsync_circuit_open_reason" {
+				continue
+			}
+			for _, mt := range mf.GetMetric() {
+				series++
+				if mt.GetGauge().GetValue() == 1 {
+					ones = append(ones, mt.GetLabel()[0].GetValue())
+				}
+			}
+		}
+		if series != len(retry.CauseKinds()) {
+			t.Errorf("pcsync_circuit_open_reason: got %d series, want one per kind (%d)", series, len(retry.CauseKinds()))
+		}
+		if got := strings.Join(ones, ","); got != want {
+			t.Errorf("pcsync_circuit_open_reason at 1: got %q, want %q", got, want)
+		}
+	}
+	reasonIs("")
+
 	// The circuit's collector is this package's own code: lint it alone too.
 	problems, err := testutil.CollectAndLint(newCircuitCollector(circuit))
 	if err != nil {
@@ -157,9 +204,122 @@ pcsync_circuit_state{state="open"} %d
 	}
 	q.held, q.busy = 7, 3
 	writes.rate = 0.8
-	circuit.Record(false, retry.Systemic, "AccessDeniedException")
+	circuit.Record(false, retry.Systemic, &types.AccessDeniedException{})
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(expo(7, 3, 0.8, 0, 1)), names...); err != nil {
 		t.Errorf("after changes: %v", err)
+	}
+	reasonIs("access_denied")
+	circuit.Record(true, retry.None, nil)
+	reasonIs("")
+}
+
+// TestDepthsReadAtScrape: what the consumer knows of each queue's backlog
+// is exported as it is at the scrape; a count whose latest sample failed,
+// or that was never made, is left out, while its timestamp says when SQS
+// last answered.
+func TestDepthsReadAtScrape(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := New(reg)
+	sampled := time.Unix(1_800_000_000, 0)
+	d := &fakeDepths{depths: []queue.Depth{
+		{Queue: "pcsync-realtime", DLQ: "pcsync-realtime-dlq",
+			Sample:      queue.DepthSample{At: sampled, Visible: 994, InFlight: 20, Delayed: 7},
+			DLQSample:   queue.DepthSample{At: sampled, Visible: 100, InFlight: 11},
+			OldestHeld:  time.Now().Add(-4 * time.Hour),
+			LastReceive: sampled.Add(-time.Minute)},
+		// The bulk queue's count fails; its dead-letter queue never answered.
+		{Queue: "pcsync-bulk", DLQ: "pcsync-bulk-dlq",
+			Sample:      queue.DepthSample{At: sampled, Failing: true, Visible: 5},
+			DLQSample:   queue.DepthSample{Failing: true},
+			LastReceive: sampled},
+		// No dead-letter queue.
+		{Queue: "pcsync-other", Sample: queue.DepthSample{At: sampled}, LastReceive: sampled},
+	}}
+	m.ObserveDepths(d)
+	want := `
+# HELP pcsync_dead_letter_queue_messages Messages in the queue's dead-letter queue (dlq) as SQS last counted them, visible or not. Absent while the latest count failed.
+# TYPE pcsync_dead_letter_queue_messages gauge
+pcsync_dead_letter_queue_messages{dlq="pcsync-realtime-dlq",queue="pcsync-realtime"} 111
+# HELP pcsync_dead_letter_queue_sample_timestamp_seconds Unix time SQS last answered the count of the dead-letter queue's messages; 0 if it never has.
+# TYPE pcsync_dead_letter_queue_sample_timestamp_seconds gauge
+pcsync_dead_letter_queue_sample_timestamp_seconds{dlq="pcsync-bulk-dlq",queue="pcsync-bulk"} 0
+pcsync_dead_letter_queue_sample_timestamp_seconds{dlq="pcsync-realtime-dlq",queue="pcsync-realtime"} 1.8e+09
+# HELP pcsync_queue_last_receive_timestamp_seconds Unix time a receive from the queue last brought messages, or the worker started consuming it.
+# TYPE pcsync_queue_last_receive_timestamp_seconds gauge
+pcsync_queue_last_receive_timestamp_seconds{queue="pcsync-bulk"} 1.8e+09
+pcsync_queue_last_receive_timestamp_seconds{queue="pcsync-other"} 1.8e+09
+pcsync_queue_last_receive_timestamp_seconds{queue="pcsync-realtime"} 1.79999994e+09
+# HELP pcsync_queue_messages Messages on the queue as SQS last counted them, by state: visible (waiting), in_flight (received, not deleted: held by a worker or waiting to reappear), delayed (sent back for later, or sent with a delay). Absent while the latest count failed.
+# TYPE pcsync_queue_messages gauge
+pcsync_queue_messages{queue="pcsync-other",state="delayed"} 0
+pcsync_queue_messages{queue="pcsync-other",state="in_flight"} 0
+pcsync_queue_messages{queue="pcsync-other",state="visible"} 0
+pcsync_queue_messages{queue="pcsync-realtime",state="delayed"} 7
+pcsync_queue_messages{queue="pcsync-realtime",state="in_flight"} 20
+pcsync_queue_messages{queue="pcsync-realtime",state="visible"} 994
+# HELP pcsync_queue_sample_timestamp_seconds Unix time SQS last answered the count of the queue's messages; 0 if it never has.
+# TYPE pcsync_queue_sample_timestamp_seconds gauge
+pcsync_queue_sample_timestamp_seconds{queue="pcsync-bulk"} 1.8e+09
+pcsync_queue_sample_timestamp_seconds{queue="pcsync-other"} 1.8e+09
+pcsync_queue_sample_timestamp_seconds{queue="pcsync-realtime"} 1.8e+09
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "pcsync_queue_messages", "pcsync_queue_sample_timestamp_seconds",
+		"pcsync_dead_letter_queue_messages", "pcsync_dead_letter_queue_sample_timestamp_seconds", "pcsync_queue_last_receive_timestamp_seconds"); err != nil {
+		t.Error(err)
+	}
+
+	// The oldest held message's age is read at the scrape: 4 hours for
+	// realtime, 0 for the queues whose worker holds nothing.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ages := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "pcsync_queue_oldest_held_message_age_seconds" {
+			for _, mt := range mf.GetMetric() {
+				ages[mt.GetLabel()[0].GetValue()] = mt.GetGauge().GetValue()
+			}
+		}
+	}
+	if got := ages["pcsync-realtime"]; got < 4*3600 || got > 4*3600+60 {
+		t.Errorf("realtime's oldest held message: got %v s, want 4 hours", got)
+	}
+	if len(ages) != 3 || ages["pcsync-bulk"] != 0 || ages["pcsync-other"] != 0 {
+		t.Errorf("oldest held by queue: got %v, want every queue, 0 where nothing is held", ages)
+	}
+
+	problems, err := testutil.CollectAndLint(newDepthCollector(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestSeriesFromTheStart: the series a dashboard panel or an alert reads
+// exist at zero before the first event, so that a panel shows 0 and not
+// "No data" while nothing happened: every outcome and send-back reason of
+// each queue, every dead-letter class, the throttles and the successful
+// calls of each operation.
+func TestSeriesFromTheStart(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := New(reg)
+	m.Queues("pcsync-realtime", "pcsync-bulk")
+	for _, tt := range []struct {
+		name string
+		want int
+	}{
+		{"pcsync_jobs_total", 2 * len(updater.Outcomes())},
+		{"pcsync_jobs_sent_back_total", 2 * len(updater.SendBackReasons())},
+		{"pcsync_messages_dead_lettered_total", len(updater.DeadLetterClasses())},
+		{"pcsync_throttles_total", 2},
+		{"pcsync_api_requests_total", 2},
+	} {
+		if got, err := testutil.GatherAndCount(reg, tt.name); err != nil || got != tt.want {
+			t.Errorf("%s: got %d series (%v), want %d", tt.name, got, err, tt.want)
+		}
 	}
 }
 
@@ -171,7 +331,10 @@ func TestNoPersonalLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allowed := map[string]bool{"operation": true, "code": true, "class": true, "outcome": true, "state": true}
+	// queue and dlq are the names of SQS queues; reason is a bounded word
+	// (a send-back's reason, the kind of the circuit's).
+	allowed := map[string]bool{"operation": true, "code": true, "class": true, "outcome": true, "state": true,
+		"queue": true, "dlq": true, "reason": true}
 	for _, mf := range mfs {
 		for _, mt := range mf.GetMetric() {
 			for _, l := range mt.GetLabel() {

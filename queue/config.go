@@ -20,16 +20,20 @@ const (
 	DefaultDrainTimeout  = 30 * time.Second
 	DefaultFlushInterval = 100 * time.Millisecond
 	DefaultKeepDelay     = 5 * time.Minute
+	// DefaultSampleInterval: one GetQueueAttributes call per queue and
+	// per dead-letter queue every 30 s costs 2,880 requests a day each.
+	DefaultSampleInterval = 30 * time.Second
 )
 
 // Limits checked by NewConsumer.
 const (
-	maxWorkers       = 4096
-	maxPollers       = 64
-	maxHeldLimit     = 100_000
-	maxBatchLimit    = 1000
-	maxFlushInterval = 10 * time.Second
-	maxWaitTime      = 20 * time.Second
+	maxWorkers        = 4096
+	maxPollers        = 64
+	maxHeldLimit      = 100_000
+	maxBatchLimit     = 1000
+	maxFlushInterval  = 10 * time.Second
+	maxWaitTime       = 20 * time.Second
+	maxSampleInterval = time.Hour
 )
 
 // Source is one queue a Consumer consumes.
@@ -106,6 +110,10 @@ type Config struct {
 	// VisibilityTimeout of the queues + WaitTime (batch runs). Default 0:
 	// never.
 	ExitWhenIdle time.Duration
+	// SampleInterval is how often SQS is asked how many messages each
+	// queue and its dead-letter queue hold (one GetQueueAttributes call
+	// each), for Depths. 1 s to 1 h; default 30 s.
+	SampleInterval time.Duration
 
 	// Gate, when set, is consulted before every receive.
 	Gate Gate
@@ -167,6 +175,7 @@ func (cfg Config) resolve() (Config, error) {
 	durField("DrainTimeout", &cfg.DrainTimeout, time.Millisecond, time.Hour, DefaultDrainTimeout)
 	durField("FlushInterval", &cfg.FlushInterval, time.Millisecond, maxFlushInterval, DefaultFlushInterval)
 	durField("KeepDelay", &cfg.KeepDelay, time.Second, maxVisibility, DefaultKeepDelay)
+	durField("SampleInterval", &cfg.SampleInterval, time.Second, maxSampleInterval, DefaultSampleInterval)
 	if cfg.ExitWhenIdle < 0 {
 		bad("ExitWhenIdle must not be negative, got %v", cfg.ExitWhenIdle)
 	}

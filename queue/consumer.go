@@ -176,7 +176,8 @@ func (c *Consumer) Busy() int {
 //
 //  1. Stop receiving from every queue. Pollers take no new room; a receive
 //     in flight gets receiveStopGrace (0.5 s) to return, then it is
-//     cancelled. Draining reports true from here on.
+//     cancelled. Draining reports true from here on. The queues' depth is
+//     no longer sampled (a sample in flight is cancelled).
 //  2. Release what was never started, of every queue at once: every
 //     message waiting in a lane, and whatever a late receive brought, is
 //     handed back to its own queue with
@@ -240,9 +241,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	c.mu.Lock()
 	c.lastBusy = time.Now()
+	for _, s := range c.srcs {
+		s.lastReceive = c.lastBusy
+	}
 	c.mu.Unlock()
 
-	var hbWG, delWG, workWG, pollWG sync.WaitGroup
+	var hbWG, delWG, workWG, pollWG, sampleWG sync.WaitGroup
 	hbStop, delStop, workStop := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	hbWG.Go(func() { c.heartbeat(ioCtx, hbStop) })
 	delWG.Go(func() { c.del.run(ioCtx, delStop) })
@@ -254,6 +258,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			pollWG.Go(func() { c.poll(stopCtx, recvCtx, s) })
 		}
 	}
+	sampleWG.Go(func() { c.sampleDepths(stopCtx) })
 
 	idle := c.waitForStop(stopCtx)
 	shutdownStart := time.Now()
@@ -273,6 +278,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		cancelRecv()
 		<-pollsDone
 	}
+	sampleWG.Wait()
 
 	// 3. Drain the running handlers; 4. cancel them at the deadline,
 	// abandon the messages of those that overrun the grace, and wait for

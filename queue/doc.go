@@ -6,7 +6,9 @@
 // handler returns on the message's own queue (batched delete, delayed retry,
 // dead letter to that queue's dead-letter queue); and a Producer that sends
 // messages in batches of ten with per-entry retry, used by the enqueue command
-// and for dead letters.
+// and for dead letters. The Consumer also says how far behind each queue is
+// (Consumer.Depths): SQS's counts of the queue and of its dead-letter queue,
+// asked periodically, and the oldest message it holds.
 //
 // The package is generic over the job: it never looks into a message body.
 // What a message means, which key it belongs to and what its fate is are the

@@ -39,6 +39,7 @@ type fakeSQS struct {
 	changed  chan struct{} // closed (and replaced) when a message may have become visible
 	seq      int
 	receives []time.Time // when each ReceiveMessage call began
+	attrAsks int         // GetQueueAttributes calls
 }
 
 // fakeMessage is a message of a fakeSQS and its history.
@@ -106,6 +107,13 @@ func (q *fakeSQS) receiveStarts() []time.Time {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return append([]time.Time(nil), q.receives...)
+}
+
+// attributeAsks returns how many GetQueueAttributes calls the queue got.
+func (q *fakeSQS) attributeAsks() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.attrAsks
 }
 
 func (q *fakeSQS) wakeLocked() {
@@ -241,6 +249,7 @@ func (q *fakeSQS) GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInp
 	now := time.Now()
 	visible, hidden := 0, 0
 	q.mu.Lock()
+	q.attrAsks++
 	for _, m := range q.msgs {
 		switch {
 		case !m.deletedAt.IsZero():

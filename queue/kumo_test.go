@@ -448,6 +448,7 @@ func TestKumo(t *testing.T) {
 			{"ConsumerHeartbeat", testConsumerHeartbeat},
 			{"ConsumerRetryAfter", testConsumerRetryAfter},
 			{"ConsumerDeadLetter", testConsumerDeadLetter},
+			{"ConsumerDepths", testConsumerDepths},
 			{"ConsumerShutdown", testConsumerShutdown},
 			{"ConsumerGate", testConsumerGate},
 			{"ConsumerExitWhenIdle", testConsumerExitWhenIdle},

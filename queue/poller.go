@@ -187,6 +187,7 @@ func (c *Consumer) deliver(s *source, msgs []*Message, reserved int) {
 	s.held += len(msgs)
 	if len(msgs) > 0 {
 		c.lastBusy = time.Now()
+		s.lastReceive = c.lastBusy
 	}
 	for _, m := range msgs {
 		c.held[m] = struct{}{}

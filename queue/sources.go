@@ -43,11 +43,13 @@ type source struct {
 
 	recvStreak, gateStreak, visStreak, delStreak streak
 	health                                       health
+	depth, dlqDepth                              depthState // see depth.go
 
 	// Guarded by Consumer.mu.
-	held     int           // messages of this queue in Consumer.held
-	reserved int           // room promised to receives in flight
-	room     chan struct{} // closed when room for a full receive frees up
+	held        int           // messages of this queue in Consumer.held
+	reserved    int           // room promised to receives in flight
+	room        chan struct{} // closed when room for a full receive frees up
+	lastReceive time.Time     // when a receive last brought messages, or Run's start
 }
 
 // newSources makes the sources of the resolved queues, in priority order.
@@ -189,6 +191,7 @@ func (c *Consumer) prepare(ctx context.Context) error {
 		}
 		if s.dlqURL != "" {
 			s.dlq = NewProducer(c.client, s.dlqURL, ProducerConfig{Observer: c.obs, Logger: s.log, MaxAttempts: 3})
+			s.dlqDepth.setName(QueueName(s.dlqURL))
 		}
 	}
 	return nil
@@ -261,19 +264,27 @@ func (c *Consumer) discover(ctx context.Context, s *source) error {
 // queueAttributes reads attributes of s's queue.
 // The answer, or the failure unless ctx ended it, goes to s's health.
 func (c *Consumer) queueAttributes(ctx context.Context, s *source, names ...types.QueueAttributeName) (map[string]string, error) {
-	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	start := time.Now()
-	out, err := c.client.GetQueueAttributes(callCtx, &sqs.GetQueueAttributesInput{QueueUrl: &s.url, AttributeNames: names})
-	c.obs.SQSCall(OpGetQueueAttributes, errorCode(err), time.Since(start))
+	attrs, err := c.attributes(ctx, s.url, names...)
 	if err != nil {
-		err = fmt.Errorf("read attributes of queue %s: %w", s.url, err)
 		if ctx.Err() == nil {
 			s.health.fail(err)
 		}
 		return nil, err
 	}
 	s.health.ok()
+	return attrs, nil
+}
+
+// attributes reads attributes of the queue at url.
+func (c *Consumer) attributes(ctx context.Context, url string, names ...types.QueueAttributeName) (map[string]string, error) {
+	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	start := time.Now()
+	out, err := c.client.GetQueueAttributes(callCtx, &sqs.GetQueueAttributesInput{QueueUrl: &url, AttributeNames: names})
+	c.obs.SQSCall(OpGetQueueAttributes, errorCode(err), time.Since(start))
+	if err != nil {
+		return nil, fmt.Errorf("read attributes of queue %s: %w", url, err)
+	}
 	return out.Attributes, nil
 }
 

@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
+
+	"github.com/pcsync/pcsync/partnercentral/types"
 )
 
 // CircuitState is the circuit's position.
@@ -85,6 +87,7 @@ type Circuit struct {
 	openUntil time.Time
 	openedAt  time.Time // when it last opened from closed; zero while closed
 	reason    string
+	kind      string        // reason's bounded name (CauseKind)
 	closes    uint64        // how many times the circuit closed again
 	changed   chan struct{} // closed and replaced at every state change
 }
@@ -173,27 +176,28 @@ func (c *Circuit) Acquire(ctx context.Context) (probe bool, err error) {
 	}
 }
 
-// Record reports how a call ended. probe is what Acquire returned for it;
-// reason names the error (Cause(err)), and is what the circuit reports as
-// its Reason when this call opens it.
-func (c *Circuit) Record(probe bool, class Class, reason string) {
+// Record reports how a call ended: probe is what Acquire returned for it,
+// class is Classify's view of err, and err (nil on success) names what the
+// circuit reports as its Reason (Cause(err)) and its kind (CauseKind(err))
+// when this call opens it.
+func (c *Circuit) Record(probe bool, class Class, err error) {
 	// What to log is decided under the lock and logged after it.
 	var opened, reopened, closed bool
 	var cooldown, openFor time.Duration
-	var was string
+	var reason, was string
 	c.mu.Lock()
 	switch {
 	case class == Systemic || (class == Transient && probe):
 		if c.state != Open {
 			reopened = c.state == HalfOpen
-			reason = named(reason, class)
-			cooldown, opened = c.openLocked(probe, reason), true
+			reason = named(Cause(err), class)
+			cooldown, opened = c.openLocked(probe, reason, kindOf(err)), true
 		}
 	case class == Transient:
 		c.failures++
 		if c.failures >= c.cfg.FailureThreshold && c.state == Closed {
-			reason = named(reason, class)
-			cooldown, opened = c.openLocked(false, reason), true
+			reason = named(Cause(err), class)
+			cooldown, opened = c.openLocked(false, reason, kindOf(err)), true
 		}
 	case class == Canceled:
 		if probe && c.state == HalfOpen {
@@ -223,8 +227,20 @@ func (c *Circuit) Record(probe bool, class Class, reason string) {
 	case opened:
 		c.cfg.Logger.Warn("circuit open: not taking new jobs", "reason", reason, "probe_in", cooldown)
 	case closed:
-		c.cfg.Logger.Info("circuit closed: Partner Central answers again", "was_open_for", openFor.Round(time.Millisecond), "reason", was)
+		// The duration as text ("4m30.5s"): a JSON handler would write a
+		// time.Duration as a bare count of nanoseconds.
+		c.cfg.Logger.Info("circuit closed: Partner Central answers again",
+			"was_open_for", openFor.Round(time.Millisecond).String(), "reason", was)
 	}
+}
+
+// kindOf is CauseKind(err), or KindOther for an error the caller could not
+// name, as named does for the reason.
+func kindOf(err error) string {
+	if k := CauseKind(err); k != "" {
+		return k
+	}
+	return KindOther
 }
 
 // named is reason, or a name made of the class when the caller had none:
@@ -238,7 +254,7 @@ func named(reason string, class Class) string {
 }
 
 // openLocked opens the circuit and returns the cool-down before the probe.
-func (c *Circuit) openLocked(probeFailed bool, reason string) time.Duration {
+func (c *Circuit) openLocked(probeFailed bool, reason, kind string) time.Duration {
 	switch {
 	case c.cooldown == 0:
 		c.cooldown = c.cfg.MinCooldown
@@ -249,7 +265,7 @@ func (c *Circuit) openLocked(probeFailed bool, reason string) time.Duration {
 	if c.state == Closed {
 		c.openedAt = time.Now()
 	}
-	c.reason = reason
+	c.reason, c.kind = reason, kind
 	c.failures = 0
 	c.setLocked(Open)
 	return c.cooldown
@@ -290,6 +306,27 @@ func (c *Circuit) Reason() string {
 	return c.reason
 }
 
+// CircuitStatus is the circuit's state with why it last opened, read at
+// once (Circuit.Status).
+type CircuitStatus struct {
+	State CircuitState
+	// Reason is the error that last opened the circuit or failed its
+	// probe, as Cause names it; "" if it never opened.
+	Reason string
+	// Kind is Reason's bounded name (CauseKind), for a metric label; ""
+	// if it never opened.
+	Kind string
+}
+
+// Status returns the state, the reason and its kind together, so that a
+// reader (the metrics) never pairs a state with the reason of another
+// opening.
+func (c *Circuit) Status() CircuitStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return CircuitStatus{State: c.state, Reason: c.reason, Kind: c.kind}
+}
+
 // OpenSince is when the circuit opened, if it is open or probing now, and
 // has not closed since: a failed probe does not move it. It is the zero
 // time while the circuit is closed.
@@ -315,12 +352,54 @@ func stopTimer(t *time.Timer) {
 // naming it by its code alone would leave the circuit's reason empty. It
 // returns "" for nil.
 func Cause(err error) string {
+	text, _ := cause(err)
+	return text
+}
+
+// The kinds of cause CauseKind names: a bounded set, for a metric label.
+const (
+	KindAccessDenied      = "access_denied"      // AccessDeniedException
+	KindQuotaExceeded     = "quota_exceeded"     // ServiceQuotaExceededException
+	KindCredentials       = "credentials"        // a signature or credential error of AWS's
+	KindThrottled         = "throttled"          // ThrottlingException, HTTP 429
+	KindConflict          = "conflict"           // ConflictException
+	KindValidation        = "validation"         // ValidationException
+	KindNotFound          = "not_found"          // ResourceNotFoundException
+	KindServerError       = "server_error"       // InternalServerException, HTTP 5xx
+	KindClientError       = "client_error"       // another 4xx or error code: a proxy's page, a wrong endpoint
+	KindConnectionRefused = "connection_refused" // nothing listens at the endpoint
+	KindConnectionReset   = "connection_reset"   // the connection was reset
+	KindConnectionClosed  = "connection_closed"  // closed before an answer
+	KindTimeout           = "timeout"            // no answer in time
+	KindTLS               = "tls"                // the TLS handshake failed (certificate, protocol)
+	KindDNS               = "dns"                // the endpoint's name does not resolve
+	KindCanceled          = "canceled"           // the caller gave up
+	KindOther             = "other"              // none of these (no region, no credentials in the chain, ...)
+)
+
+// CauseKinds returns every kind CauseKind can return.
+func CauseKinds() []string {
+	return []string{KindAccessDenied, KindQuotaExceeded, KindCredentials, KindThrottled, KindConflict,
+		KindValidation, KindNotFound, KindServerError, KindClientError, KindConnectionRefused,
+		KindConnectionReset, KindConnectionClosed, KindTimeout, KindTLS, KindDNS, KindCanceled, KindOther}
+}
+
+// CauseKind is Cause's bounded name: one of CauseKinds, fit for a metric
+// label where Cause's text (an endpoint, a library's message) is not. It
+// returns "" for nil.
+func CauseKind(err error) string {
+	_, kind := cause(err)
+	return kind
+}
+
+// cause is Cause and CauseKind, decided together.
+func cause(err error) (text, kind string) {
 	if err == nil {
-		return ""
+		return "", ""
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) && api.ErrorCode() != "" {
-		return api.ErrorCode()
+		return api.ErrorCode(), apiKind(err, api.ErrorCode())
 	}
 	to := endpointOf(err)
 	at := func(prep string) string {
@@ -342,36 +421,83 @@ func Cause(err error) string {
 	)
 	switch {
 	case errors.As(err, &dns):
-		return "DNS lookup of " + dns.Name + ": " + dns.Err
+		return "DNS lookup of " + dns.Name + ": " + dns.Err, KindDNS
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused" + at("to")
+		return "connection refused" + at("to"), KindConnectionRefused
 	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset" + at("by")
+		return "connection reset" + at("by"), KindConnectionReset
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		// net/http's words (its error is not exported) for a connection the
 		// server closed before it answered.
 		strings.HasSuffix(innermost(err), "server closed idle connection"):
-		return "connection closed" + at("by")
+		return "connection closed" + at("by"), KindConnectionClosed
 	case errors.As(err, &verify):
-		return "TLS" + at("to") + ": " + verify.Err.Error()
+		return "TLS" + at("to") + ": " + verify.Err.Error(), KindTLS
 	case errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid),
 		errors.As(err, &record), errors.As(err, &alert):
-		return "TLS" + at("to") + ": " + innermost(err)
+		return "TLS" + at("to") + ": " + innermost(err), KindTLS
 	case errors.Is(err, context.Canceled):
-		return "canceled"
+		return "canceled", KindCanceled
 	case errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &timeout) && timeout.Timeout(),
 		errors.As(err, &canceled): // the client's own per-call timeout, as Classify reads it
-		return "timeout" + at("waiting for")
+		return "timeout" + at("waiting for"), KindTimeout
 	}
 	var resp *awshttp.ResponseError
 	if errors.As(err, &resp) {
-		return "HTTP " + httpStatus(resp.HTTPStatusCode()) + at("from")
+		return "HTTP " + httpStatus(resp.HTTPStatusCode()) + at("from"), statusKind(resp.HTTPStatusCode())
 	}
 	if to != "" {
-		return innermost(err) + " (" + to + ")"
+		return innermost(err) + " (" + to + ")", KindOther
 	}
-	return innermost(err)
+	return innermost(err), KindOther
+}
+
+// apiKind is the kind of an error the service (or something in its place)
+// answered with code.
+func apiKind(err error, code string) string {
+	switch code {
+	case (&types.AccessDeniedException{}).ErrorCode():
+		return KindAccessDenied
+	case (&types.ServiceQuotaExceededException{}).ErrorCode():
+		return KindQuotaExceeded
+	case (&types.ThrottlingException{}).ErrorCode():
+		return KindThrottled
+	case (&types.ConflictException{}).ErrorCode():
+		return KindConflict
+	case (&types.ValidationException{}).ErrorCode():
+		return KindValidation
+	case (&types.ResourceNotFoundException{}).ErrorCode():
+		return KindNotFound
+	case (&types.InternalServerException{}).ErrorCode():
+		return KindServerError
+	}
+	if isCredentialError(code) {
+		return KindCredentials
+	}
+	var resp *awshttp.ResponseError
+	if errors.As(err, &resp) {
+		return statusKind(resp.HTTPStatusCode())
+	}
+	return KindClientError
+}
+
+// statusKind is the kind of an answer with this HTTP status and no error
+// code the API models.
+func statusKind(status int) string {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return KindThrottled
+	case status == http.StatusUnauthorized:
+		return KindCredentials
+	case status == http.StatusForbidden:
+		return KindAccessDenied
+	case status >= 500:
+		return KindServerError
+	case status >= 400:
+		return KindClientError
+	}
+	return KindOther
 }
 
 // endpointOf is the host:port a failed request went to, when the error

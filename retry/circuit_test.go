@@ -1,7 +1,9 @@
 package retry
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -21,7 +25,11 @@ import (
 
 	"github.com/pcsync/pcsync/partnercentral"
 	"github.com/pcsync/pcsync/partnercentral/pcsim"
+	"github.com/pcsync/pcsync/partnercentral/types"
 )
+
+// errDenied is the service's refusal of every call.
+var errDenied = &types.AccessDeniedException{Message: aws.String("User is not authorized to perform this action")}
 
 func TestCircuitOpensProbesAndCloses(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -31,7 +39,7 @@ func TestCircuitOpensProbesAndCloses(t *testing.T) {
 		if probe, err := c.Acquire(ctx); probe || err != nil {
 			t.Fatalf("closed circuit: got probe %v, %v; want a plain pass", probe, err)
 		}
-		c.Record(false, Systemic, "AccessDeniedException")
+		c.Record(false, Systemic, errDenied)
 		if got := c.State(); got != Open {
 			t.Fatalf("after a systemic error: got %s, want open", got)
 		}
@@ -68,7 +76,7 @@ func TestCircuitOpensProbesAndCloses(t *testing.T) {
 		}
 
 		// The probe fails: open again, with a doubled cool-down.
-		c.Record(true, Systemic, "AccessDeniedException")
+		c.Record(true, Systemic, errDenied)
 		if got := c.State(); got != Open {
 			t.Errorf("after the probe failed: got %s, want open", got)
 		}
@@ -89,7 +97,7 @@ func TestCircuitOpensProbesAndCloses(t *testing.T) {
 		}
 
 		// The probe succeeds: closed, everyone proceeds.
-		c.Record(true, None, "")
+		c.Record(true, None, nil)
 		if got := <-results; got {
 			t.Error("after the circuit closed: got a probe, want a plain pass")
 		}
@@ -102,15 +110,15 @@ func TestCircuitOpensProbesAndCloses(t *testing.T) {
 
 func TestCircuitOpensOnRunOfTransientFailures(t *testing.T) {
 	c := NewCircuit(CircuitConfig{FailureThreshold: 3})
-	c.Record(false, Transient, "500")
-	c.Record(false, Transient, "500")
-	c.Record(false, None, "") // a success breaks the run
-	c.Record(false, Transient, "500")
-	c.Record(false, Transient, "500")
+	c.Record(false, Transient, errors.New("500"))
+	c.Record(false, Transient, errors.New("500"))
+	c.Record(false, None, nil) // a success breaks the run
+	c.Record(false, Transient, errors.New("500"))
+	c.Record(false, Transient, errors.New("500"))
 	if got := c.State(); got != Closed {
 		t.Fatalf("two failures after a success: got %s, want closed", got)
 	}
-	c.Record(false, Transient, "connection refused")
+	c.Record(false, Transient, errors.New("connection refused"))
 	if got := c.State(); got != Open {
 		t.Fatalf("three failures in a row: got %s, want open", got)
 	}
@@ -120,7 +128,7 @@ func TestCircuitOpensOnRunOfTransientFailures(t *testing.T) {
 	// Throttles and the job's own errors do not count as the service failing.
 	c2 := NewCircuit(CircuitConfig{FailureThreshold: 2})
 	for _, cl := range []Class{Throttle, Permanent, Conflict, Throttle} {
-		c2.Record(false, cl, "")
+		c2.Record(false, cl, nil)
 	}
 	if got := c2.State(); got != Closed {
 		t.Errorf("after throttles and job errors: got %s, want closed", got)
@@ -130,13 +138,13 @@ func TestCircuitOpensOnRunOfTransientFailures(t *testing.T) {
 func TestCircuitCanceledProbeLetsAnotherProbe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := NewCircuit(CircuitConfig{MinCooldown: time.Second})
-		c.Record(false, Systemic, "denied")
+		c.Record(false, Systemic, errors.New("denied"))
 		time.Sleep(time.Second)
 		probe, _ := c.Acquire(context.Background())
 		if !probe {
 			t.Fatal("got no probe")
 		}
-		c.Record(true, Canceled, "")
+		c.Record(true, Canceled, nil)
 		probe, _ = c.Acquire(context.Background())
 		if !probe {
 			t.Error("after the probe was canceled: got no probe, want another")
@@ -172,10 +180,10 @@ func TestCircuitLogsOutsideItsLock(t *testing.T) {
 	probe := &lockProbe{}
 	c := NewCircuit(CircuitConfig{FailureThreshold: 2, Logger: slog.New(probe)})
 	probe.c = c
-	c.Record(false, Systemic, "AccessDeniedException") // opens
-	c.Record(false, None, "")                          // closes
-	c.Record(false, Transient, "500")
-	c.Record(false, Transient, "500") // opens again
+	c.Record(false, Systemic, errDenied) // opens
+	c.Record(false, None, nil)           // closes
+	c.Record(false, Transient, errors.New("500"))
+	c.Record(false, Transient, errors.New("500")) // opens again
 	if probe.logged != 3 {
 		t.Fatalf("log records: got %d, want 3 (open, close, open)", probe.logged)
 	}
@@ -193,7 +201,7 @@ func TestCircuitProbeIntervalIsCapped(t *testing.T) {
 		c := NewCircuit(CircuitConfig{}) // the worker's defaults
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		c.Record(false, Systemic, "AccessDeniedException")
+		c.Record(false, Systemic, errDenied)
 		opened := time.Now()
 
 		// Callers keep calling for two hours; every call that goes out is
@@ -218,10 +226,10 @@ func TestCircuitProbeIntervalIsCapped(t *testing.T) {
 						t.Error("a call went out during the outage that was not the probe")
 					}
 					if down {
-						c.Record(probe, Transient, "connection refused to 127.0.0.1:4567")
+						c.Record(probe, Transient, errors.New("connection refused to 127.0.0.1:4567"))
 						continue
 					}
-					c.Record(probe, None, "")
+					c.Record(probe, None, nil)
 					return
 				}
 			}()
@@ -293,18 +301,67 @@ func TestCircuitOpenSince(t *testing.T) {
 			t.Fatalf("closed circuit: OpenSince got %v, want the zero time", got)
 		}
 		opened := time.Now()
-		c.Record(false, Systemic, "AccessDeniedException")
+		c.Record(false, Systemic, errDenied)
 		for range 3 {
 			probe, _ := c.Acquire(context.Background())
-			c.Record(probe, Systemic, "AccessDeniedException")
+			c.Record(probe, Systemic, errDenied)
 		}
 		if got := c.OpenSince(); !got.Equal(opened) {
 			t.Errorf("after three failed probes: OpenSince got %v, want %v, when it opened", got, opened)
 		}
 		probe, _ := c.Acquire(context.Background())
-		c.Record(probe, None, "")
+		c.Record(probe, None, nil)
 		if got := c.OpenSince(); !got.IsZero() {
 			t.Errorf("after closing: OpenSince got %v, want the zero time", got)
+		}
+	})
+}
+
+// TestCircuitStatus: the state comes with the reason of the opening and
+// its kind, for the metrics; the log line of the closing says for how long
+// it was open, as a duration, and why.
+func TestCircuitStatus(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs bytes.Buffer
+		c := NewCircuit(CircuitConfig{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+		if got, want := c.Status(), (CircuitStatus{State: Closed}); got != want {
+			t.Errorf("new circuit: got %+v, want %+v", got, want)
+		}
+		c.Record(false, Systemic, fmt.Errorf("update context: %w", errDenied))
+		if got, want := c.Status(), (CircuitStatus{State: Open, Reason: "AccessDeniedException", Kind: KindAccessDenied}); got != want {
+			t.Errorf("after access denied: got %+v, want %+v", got, want)
+		}
+		time.Sleep(4*time.Minute + 30*time.Second)
+		probe, err := c.Acquire(context.Background())
+		if err != nil || !probe {
+			t.Fatalf("Acquire after the cool-down: got %v, %v; want the probe", probe, err)
+		}
+		if got := c.Status(); got.State != HalfOpen || got.Kind != KindAccessDenied {
+			t.Errorf("while probing: got %+v, want half_open, still access_denied", got)
+		}
+		c.Record(true, None, nil)
+		if got := c.Status(); got.State != Closed {
+			t.Errorf("after the probe got through: got %+v, want closed", got)
+		}
+
+		var closed struct {
+			Msg        string `json:"msg"`
+			WasOpenFor string `json:"was_open_for"`
+			Reason     string `json:"reason"`
+		}
+		for line := range bytes.Lines(logs.Bytes()) {
+			if err := json.Unmarshal(line, &closed); err != nil {
+				t.Fatalf("log line %q: %v", line, err)
+			}
+		}
+		if !strings.HasPrefix(closed.Msg, "circuit closed") {
+			t.Fatalf("last log line: got %q, want the closing", closed.Msg)
+		}
+		if d, err := time.ParseDuration(closed.WasOpenFor); err != nil || d != 4*time.Minute+30*time.Second {
+			t.Errorf("was_open_for: got %q (%v, %v), want 4m30s", closed.WasOpenFor, d, err)
+		}
+		if closed.Reason != "AccessDeniedException" {
+			t.Errorf("reason: got %q, want AccessDeniedException", closed.Reason)
 		}
 	})
 }
@@ -313,9 +370,12 @@ func TestCircuitOpenSince(t *testing.T) {
 // leaves a reason to show.
 func TestCircuitReasonIsNeverEmpty(t *testing.T) {
 	c := NewCircuit(CircuitConfig{})
-	c.Record(false, Systemic, "")
+	c.Record(false, Systemic, nil)
 	if got := c.Reason(); got != "unnamed systemic error" {
 		t.Errorf("Reason: got %q, want %q", got, "unnamed systemic error")
+	}
+	if got := c.Status().Kind; got != KindOther {
+		t.Errorf("Kind: got %q, want %q", got, KindOther)
 	}
 }
 
@@ -350,17 +410,30 @@ func TestCause(t *testing.T) {
 	}
 	t.Cleanup(denied.Close)
 
+	failing, err := pcsim.NewServer(pcsim.Options{Faults: pcsim.Faults{Error5xx: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(failing.Close)
+	teapot := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "a proxy's page", http.StatusTeapot)
+	}))
+	t.Cleanup(teapot.Close)
+
 	for _, tc := range []struct {
 		name, endpoint string
 		want           *regexp.Regexp
+		kind           *regexp.Regexp
 	}{
-		{"refused", "http://" + closed, regexp.MustCompile(`^connection refused to ` + regexp.QuoteMeta(closed) + `$`)},
-		{"untrusted certificate", untrusted.URL, regexp.MustCompile(`^TLS to ` + regexp.QuoteMeta(untrusted.Listener.Addr().String()) + `: x509: certificate signed by unknown authority$`)},
-		{"no answer", "http://" + silent, regexp.MustCompile(`^timeout waiting for ` + regexp.QuoteMeta(silent) + `$`)},
-		{"hung up", "http://" + hangUp, regexp.MustCompile(`^connection (closed|reset) by ` + regexp.QuoteMeta(hangUp) + `$`)},
-		{"plain HTTP answering HTTPS", "https://" + plain, regexp.MustCompile(`^http: server gave HTTP response to HTTPS client \(` + regexp.QuoteMeta(plain) + `\)$`)},
-		{"no such host", "https://no-such-host.invalid", regexp.MustCompile(`^DNS lookup of no-such-host.invalid: .+`)},
-		{"access denied", denied.URL, regexp.MustCompile(`^AccessDeniedException$`)},
+		{"refused", "http://" + closed, regexp.MustCompile(`^connection refused to ` + regexp.QuoteMeta(closed) + `$`), regexp.MustCompile(`^connection_refused$`)},
+		{"untrusted certificate", untrusted.URL, regexp.MustCompile(`^TLS to ` + regexp.QuoteMeta(untrusted.Listener.Addr().String()) + `: x509: certificate signed by unknown authority$`), regexp.MustCompile(`^tls$`)},
+		{"no answer", "http://" + silent, regexp.MustCompile(`^timeout waiting for ` + regexp.QuoteMeta(silent) + `$`), regexp.MustCompile(`^timeout$`)},
+		{"hung up", "http://" + hangUp, regexp.MustCompile(`^connection (closed|reset) by ` + regexp.QuoteMeta(hangUp) + `$`), regexp.MustCompile(`^connection_(closed|reset)$`)},
+		{"plain HTTP answering HTTPS", "https://" + plain, regexp.MustCompile(`^http: server gave HTTP response to HTTPS client \(` + regexp.QuoteMeta(plain) + `\)$`), regexp.MustCompile(`^other$`)},
+		{"no such host", "https://no-such-host.invalid", regexp.MustCompile(`^DNS lookup of no-such-host.invalid: .+`), regexp.MustCompile(`^dns$`)},
+		{"access denied", denied.URL, regexp.MustCompile(`^AccessDeniedException$`), regexp.MustCompile(`^access_denied$`)},
+		{"server error", failing.URL, regexp.MustCompile(`^InternalServerException$`), regexp.MustCompile(`^server_error$`)},
+		{"a page the API does not model", teapot.URL, regexp.MustCompile(`^UnknownError$`), regexp.MustCompile(`^client_error$`)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client := partnercentral.New(partnercentral.Options{
@@ -376,10 +449,13 @@ func TestCause(t *testing.T) {
 			if got := Cause(err); !tc.want.MatchString(got) {
 				t.Errorf("Cause: got %q, want %v\nerror: %v", got, tc.want, err)
 			}
+			if got := CauseKind(err); !tc.kind.MatchString(got) || !slices.Contains(CauseKinds(), got) {
+				t.Errorf("CauseKind: got %q, want %v, one of CauseKinds\nerror: %v", got, tc.kind, err)
+			}
 		})
 	}
-	if got := Cause(nil); got != "" {
-		t.Errorf("Cause(nil): got %q, want \"\"", got)
+	if got, kind := Cause(nil), CauseKind(nil); got != "" || kind != "" {
+		t.Errorf("Cause(nil), CauseKind(nil): got %q, %q, want \"\", \"\"", got, kind)
 	}
 	if got := Cause(fmt.Errorf("sign request: %w", errors.New("no credentials in the chain"))); got != "no credentials in the chain" {
 		t.Errorf("Cause of a plain wrapped error: got %q, want the innermost text", got)

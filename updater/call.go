@@ -91,7 +91,7 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 		if d := budget.Delay(); d > maxBudgetHold {
 			// Hours, maybe: hand the job back for then rather than hold
 			// it (and heartbeat it) that long.
-			u.circuit.Record(probe, retry.Canceled, "")
+			u.circuit.Record(probe, retry.Canceled, nil)
 			return &budgetSpentError{op: op, wait: d}
 		}
 		waited, err := budget.Take(wctx)
@@ -99,7 +99,7 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 			u.obs.BudgetWait(waited)
 		}
 		if err != nil {
-			u.circuit.Record(probe, retry.Canceled, "")
+			u.circuit.Record(probe, retry.Canceled, nil)
 			if wctx.Err() == nil {
 				// A fleet's budget could not be counted: no call
 				// escapes it.
@@ -115,14 +115,14 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 	}
 	u.obs.LimiterWait(class, waited)
 	if err != nil {
-		u.circuit.Record(probe, retry.Canceled, "")
+		u.circuit.Record(probe, retry.Canceled, nil)
 		return u.waitError(ctx, err)
 	}
 	callCtx := ctx
 	if claim != nil {
 		deadline, err := claim.Hold(ctx)
 		if err != nil {
-			u.circuit.Record(probe, retry.Canceled, "")
+			u.circuit.Record(probe, retry.Canceled, nil)
 			return &stateError{err: err}
 		}
 		var cancel context.CancelFunc
@@ -134,7 +134,7 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 	latency := time.Since(start)
 	errClass := retry.Classify(ctx, err)
 	lim.Done(sentAt, errClass == retry.Throttle)
-	u.circuit.Record(probe, errClass, retry.Cause(err))
+	u.circuit.Record(probe, errClass, err)
 	u.obs.APICall(op, codeOf(err, errClass), latency)
 	return err
 }

@@ -30,7 +30,7 @@ func (u *Updater) Apply(ctx context.Context, batch []Delivery) []Verdict {
 	out := make([]Verdict, len(batch))
 	settle := func(p pending, v Verdict) {
 		out[p.i] = v
-		u.jobDone(p.d, v.Outcome, start)
+		u.jobDone(p.d, v, start)
 	}
 	var order []string
 	groups := map[string][]pending{}
@@ -239,7 +239,7 @@ func verdictOf(s step) Verdict {
 	case stepDeadLetter:
 		return Verdict{Outcome: OutcomeDeadLettered, Class: s.class, Reason: s.reason}
 	case stepSendBack:
-		return Verdict{Outcome: OutcomeRetried, Reason: s.reason, Delay: s.delay}
+		return Verdict{Outcome: OutcomeRetried, Class: s.class, Reason: s.reason, Delay: s.delay}
 	}
 	return Verdict{Outcome: OutcomeAbandoned}
 }

@@ -53,7 +53,9 @@ type step struct {
 	kind  stepKind
 	wait  time.Duration // retry, hold, re-read: the pause before the next call
 	delay time.Duration // send back: when the job comes back from the queue
-	class string        // dead letter: the error class (Class* constants)
+	// class is a bounded word for metrics: a dead letter's error class
+	// (Class* constants), a send-back's reason (SendBack* constants).
+	class string
 	// reason says why, for people: the DLQ attribute of a dead letter, the
 	// log line of a send-back.
 	reason string
@@ -67,6 +69,30 @@ const (
 	ClassAPIError   = "api_error"      // another error the service says is the request's
 	ClassDenied     = "access_denied"  // refused for this job alone while others go through
 )
+
+// DeadLetterClasses returns every dead-letter class.
+func DeadLetterClasses() []string {
+	return []string{ClassInvalidJob, ClassRejected, ClassNotFound, ClassAPIError, ClassDenied}
+}
+
+// Send-back reasons: why a job went back to the queue to be tried later,
+// in a word fit for a metric label (the step's reason says it in full, for
+// the log).
+const (
+	SendBackFailing     = "failing"      // its calls kept failing (5xx, network, timeouts) for the whole attempt budget
+	SendBackThrottled   = "throttled"    // throttled for the whole attempt budget
+	SendBackConflicts   = "conflicts"    // the engagement kept changing under it (MaxConflictRetries)
+	SendBackWriteBudget = "write_budget" // the daily write budget is spent
+	SendBackReadBudget  = "read_budget"  // the daily read budget is spent
+	SendBackState       = "state"        // the state file or table could not be read or written
+	SendBackClaimed     = "claimed"      // another worker of the fleet was writing its context (state table)
+	SendBackDraining    = "draining"     // the worker stopped while the job waited for its turn
+)
+
+// SendBackReasons returns every send-back reason.
+func SendBackReasons() []string {
+	return []string{SendBackFailing, SendBackThrottled, SendBackConflicts, SendBackWriteBudget, SendBackReadBudget, SendBackState, SendBackClaimed, SendBackDraining}
+}
 
 // maxRequeueDelay keeps a send-back inside SQS's 12-hour visibility limit.
 const maxRequeueDelay = 12*time.Hour - 5*time.Minute
@@ -111,7 +137,7 @@ func decide(ctx context.Context, err error, op string, a *attempt, cv circuitVie
 	case errors.Is(err, errHandBack) && ctx.Err() == nil:
 		// The worker is draining and the job only waited for its turn:
 		// back to the queue now, for another worker.
-		return step{kind: stepSendBack, reason: err.Error()}
+		return step{kind: stepSendBack, class: SendBackDraining, reason: err.Error()}
 	case errors.As(err, &invalid), errors.As(err, &future):
 		return step{kind: stepDeadLetter, class: ClassInvalidJob, reason: err.Error()}
 	case errors.As(err, &claimed):
@@ -121,15 +147,19 @@ func decide(ctx context.Context, err error, op string, a *attempt, cv circuitVie
 		// one's lasts), spread over a few seconds so that the jobs it
 		// held do not all return at once.
 		wait := min(max(claimed.Until.Sub(now), 0), claimRecheck) + time.Duration(rand.Int64N(int64(5*time.Second)))
-		return step{kind: stepSendBack, reason: claimed.Error(), delay: min(wait, maxRequeueDelay)}
+		return step{kind: stepSendBack, class: SendBackClaimed, reason: claimed.Error(), delay: min(wait, maxRequeueDelay)}
 	case errors.As(err, &state):
 		// No write may escape the versions' store: the job waits in the
 		// queue until the store can be read and written again.
-		return a.sendBack(err.Error())
+		return a.sendBack(SendBackState, err.Error())
 	case errors.As(err, &spent):
 		// Hours, maybe: the job goes back to the queue for then, spread
 		// over a minute so that the backlog does not return at once.
-		return step{kind: stepSendBack, reason: err.Error(),
+		why := SendBackWriteBudget
+		if spent.op == OpGet {
+			why = SendBackReadBudget
+		}
+		return step{kind: stepSendBack, class: why, reason: err.Error(),
 			delay: min(spent.wait+time.Duration(rand.Int64N(int64(time.Minute))), maxRequeueDelay)}
 	}
 
@@ -166,14 +196,14 @@ func decide(ctx context.Context, err error, op string, a *attempt, cv circuitVie
 		// The limiter has already slowed down; the next call waits its
 		// turn there. Only the attempt's time budget bounds the retries.
 		if now.After(a.deadline) {
-			return a.sendBack("throttled for the whole attempt budget")
+			return a.sendBack(SendBackThrottled, "throttled for the whole attempt budget")
 		}
 		return step{kind: stepRetry}
 	case retry.Conflict:
 		if op == OpUpdate {
 			a.conflicts++
 			if a.conflicts > a.policy.MaxConflictRetries {
-				return a.sendBack("engagement keeps changing: " + retry.Reason(err))
+				return a.sendBack(SendBackConflicts, "engagement keeps changing: "+retry.Reason(err))
 			}
 			return step{kind: stepReread, wait: a.policy.ConflictWait(a.conflicts)}
 		}
@@ -186,7 +216,7 @@ func decide(ctx context.Context, err error, op string, a *attempt, cv circuitVie
 	}
 	d := a.backoff.NextBackOff()
 	if d < 0 || now.Add(d).After(a.deadline) {
-		return a.sendBack(op + " kept failing: " + retry.Reason(err))
+		return a.sendBack(SendBackFailing, op+" kept failing: "+retry.Reason(err))
 	}
 	if op == OpUpdate && ambiguous(err) {
 		// A write whose answer never came may have been applied: read
@@ -197,9 +227,10 @@ func decide(ctx context.Context, err error, op string, a *attempt, cv circuitVie
 	return step{kind: stepRetry, wait: d}
 }
 
-// sendBack hands the job back to the queue, later on every delivery.
-func (a *attempt) sendBack(reason string) step {
-	return step{kind: stepSendBack, reason: reason, delay: a.policy.RequeueDelay(a.receiveCount)}
+// sendBack hands the job back to the queue, later on every delivery; why
+// is a SendBack* constant.
+func (a *attempt) sendBack(why, reason string) step {
+	return step{kind: stepSendBack, class: why, reason: reason, delay: a.policy.RequeueDelay(a.receiveCount)}
 }
 
 func deadLetterClass(err error) string {

@@ -53,6 +53,9 @@ type Observer interface {
 	// (Delivery.Queue), how long the updater spent on it, and the
 	// message's age (since SQS's SentTimestamp; 0 when unknown).
 	JobDone(queue, outcome string, took, age time.Duration)
+	// SentBack reports, for a job that ended "retried", the queue it came
+	// from and why it went back (a SendBack* constant).
+	SentBack(queue, reason string)
 	// APICall reports one Partner Central call: the operation, "OK" or the
 	// error code (Classify's view for errors without one: "network",
 	// "timeout", "canceled"), and its latency.
@@ -71,6 +74,7 @@ type Observer interface {
 type NopObserver struct{}
 
 func (NopObserver) JobDone(string, string, time.Duration, time.Duration) {}
+func (NopObserver) SentBack(string, string)                              {}
 func (NopObserver) APICall(string, string, time.Duration)                {}
 func (NopObserver) Conflicts(int)                                        {}
 func (NopObserver) LimiterWait(string, time.Duration)                    {}
@@ -227,7 +231,7 @@ type Delivery struct {
 // Verdict is what became of one delivery.
 type Verdict struct {
 	Outcome string        // an Outcome* constant
-	Class   string        // OutcomeDeadLettered: the dead-letter class (Class* constants)
+	Class   string        // OutcomeDeadLettered: the dead-letter class (Class* constants); OutcomeRetried: why (SendBack* constants)
 	Reason  string        // OutcomeDeadLettered and OutcomeRetried: why, for people
 	Delay   time.Duration // OutcomeRetried: when the job should come back
 }
@@ -263,13 +267,16 @@ func ContextKey(in *partnercentral.UpdateEngagementContextInput) string {
 	return EngagementKey(in) + "/" + aws.ToString(in.ContextIdentifier)
 }
 
-func (u *Updater) jobDone(d *Delivery, outcome string, start time.Time) {
+func (u *Updater) jobDone(d *Delivery, v Verdict, start time.Time) {
 	now := time.Now()
 	var age time.Duration
 	if !d.SentAt.IsZero() {
 		age = now.Sub(d.SentAt)
 	}
-	u.obs.JobDone(d.Queue, outcome, now.Sub(start), age)
+	u.obs.JobDone(d.Queue, v.Outcome, now.Sub(start), age)
+	if v.Outcome == OutcomeRetried {
+		u.obs.SentBack(d.Queue, v.Class)
+	}
 }
 
 func (u *Updater) messageLog(d *Delivery, job *Job) *slog.Logger {

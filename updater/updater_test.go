@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -98,6 +99,16 @@ type recorder struct {
 	NopObserver
 	mu       sync.Mutex
 	outcomes map[string]int
+	sentBack map[string]int // by "queue reason"
+}
+
+func (r *recorder) SentBack(queue, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sentBack == nil {
+		r.sentBack = map[string]int{}
+	}
+	r.sentBack[queue+" "+reason]++
 }
 
 func (r *recorder) JobDone(_, outcome string, _, _ time.Duration) {
@@ -151,7 +162,7 @@ func jobMessage(t *testing.T, u *Updater, id, ctxID, title string, source time.T
 		body["EngagementLastModifiedAt"] = ts
 	}
 	b, _ := json.Marshal(body)
-	m := Delivery{ID: id, Body: string(b), ReceiveCount: 1, SentAt: time.Now()}
+	m := Delivery{ID: id, Body: string(b), ReceiveCount: 1, SentAt: time.Now(), Queue: "pcsync-bulk"}
 	if key := LaneKey(m.Body); key != "Sandbox/eng-abcdefghij1234" {
 		t.Fatalf("Key: got %q, want Sandbox/eng-abcdefghij1234", key)
 	}
@@ -230,6 +241,9 @@ func TestConflictRetriesAreBounded(t *testing.T) {
 	if outs[0].Outcome != OutcomeRetried || rec.outcomes[OutcomeRetried] != 1 {
 		t.Errorf("an engagement that never settles: got %v, %v; want retry later", outs[0], rec.outcomes)
 	}
+	if want := map[string]int{"pcsync-bulk " + SendBackConflicts: 1}; !maps.Equal(rec.sentBack, want) {
+		t.Errorf("sent back: got %v, want %v", rec.sentBack, want)
+	}
 	if d := outs[0].Delay; d < 20*time.Second || d > 40*time.Second {
 		t.Errorf("retry delay: got %v, want about 30 s on a first delivery", d)
 	}
@@ -281,13 +295,16 @@ func TestTransientErrorsRetryThenRequeue(t *testing.T) {
 		t.Fatalf("two 500s then success: got %v after %d writes, want applied", outs[0], len(api.writes))
 	}
 	api2 := newFakeAPI()
-	u2, _ := newTestUpdater(t, api2)
+	u2, rec := newTestUpdater(t, api2)
 	for range 1000 {
 		api2.script = append(api2.script, internal)
 	}
 	outs = u2.Apply(context.Background(), []Delivery{jobMessage(t, u2, "m", "1", "v1", time.Time{}, api2.ts())})
-	if outs[0].Outcome != OutcomeRetried {
-		t.Errorf("500s for the whole budget: got %v, want retry later", outs[0])
+	if outs[0].Outcome != OutcomeRetried || outs[0].Class != SendBackFailing {
+		t.Errorf("500s for the whole budget: got %v (class %q), want retry later, class %q", outs[0], outs[0].Class, SendBackFailing)
+	}
+	if want := map[string]int{"pcsync-bulk " + SendBackFailing: 1}; !maps.Equal(rec.sentBack, want) {
+		t.Errorf("sent back: got %v, want %v", rec.sentBack, want)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/pcsync/pcsync/internal/daemon"
+	"github.com/pcsync/pcsync/queue"
 )
 
 // daemonConfig is everything "worker run" is told.
@@ -39,6 +40,8 @@ type daemonConfig struct {
 	pprof        bool
 	// maxCircuitOpen ends a batch run whose circuit stays open this long.
 	maxCircuitOpen time.Duration
+	// queueSampleInterval is how often each queue's depth is asked.
+	queueSampleInterval time.Duration
 }
 
 func daemonFlags(c *daemonConfig) *flag.FlagSet {
@@ -62,6 +65,7 @@ func daemonFlags(c *daemonConfig) *flag.FlagSet {
 	fs.BoolVar(&c.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on -metrics-addr (for diagnosis; keep the address private)")
 	fs.DurationVar(&c.exitWhenIdle, "exit-when-idle", 0, "exit once nothing was received or held for this long and SQS counts no message left, or one visibility timeout and one long poll later (batch runs); 0: run until stopped")
 	fs.DurationVar(&c.maxCircuitOpen, "max-circuit-open", 10*time.Minute, "with -exit-when-idle: end the run, with an error and every job left on the queue, once the circuit has stayed open this long (Partner Central refusing every call: wrong credentials, access denied); 0: never")
+	fs.DurationVar(&c.queueSampleInterval, "queue-sample-interval", queue.DefaultSampleInterval, "how often to ask SQS how many messages each queue and its dead-letter queue hold, for the metrics (one GetQueueAttributes call each); 1s to 1h")
 	return fs
 }
 
@@ -96,6 +100,9 @@ func (c *daemonConfig) validate() error {
 	}
 	if c.maxCircuitOpen < 0 {
 		errs = append(errs, fmt.Errorf("-max-circuit-open must be 0 (never) or more, got %v", c.maxCircuitOpen))
+	}
+	if c.queueSampleInterval < time.Second || c.queueSampleInterval > time.Hour {
+		errs = append(errs, fmt.Errorf("-queue-sample-interval must be between 1s and 1h, got %v", c.queueSampleInterval))
 	}
 	if _, err := parseLevel(c.logLevel); err != nil {
 		errs = append(errs, err)
@@ -243,5 +250,6 @@ func (c *daemonConfig) daemon(stateDir string) daemon.Config {
 		QueueURLs: c.queueURLs, DLQURLs: c.dlqURLs.orDiscover(), Workers: c.workers, MaxHeld: c.maxHeld, MaxBatch: c.maxBatch,
 		WriteRPS: c.writeRPS, ReadRPS: c.readRPS, WriteBudget: c.writeBudget, ReadBudget: c.readBudget, DrainTimeout: c.drainTimeout,
 		MetricsAddr: c.metricsAddr, ExitWhenIdle: c.exitWhenIdle, MaxCircuitOpen: c.maxCircuitOpen, StateFile: c.stateFile, StateDir: stateDir, StateTable: c.stateTable, Pprof: c.pprof,
+		QueueSampleInterval: c.queueSampleInterval,
 	}
 }

@@ -76,3 +76,25 @@ func TestRunRefusesTwoStatePlaces(t *testing.T) {
 		})
 	}
 }
+
+// TestRunRefusesASampleIntervalOutOfRange: the queues' depth is asked at
+// most once a second and at least once an hour, flag or variable.
+func TestRunRefusesASampleIntervalOutOfRange(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"flag too short", []string{"-queue-sample-interval", "100ms"}, nil},
+		{"variable too long", nil, map[string]string{"PCSYNC_QUEUE_SAMPLE_INTERVAL": "2h"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append([]string{"run", "-queue-url", "https://sqs.us-east-1.amazonaws.com/1/q", "-state-dir", "off"}, tc.args...)
+			err := run(context.Background(), args, func(k string) string { return tc.env[k] }, strings.NewReader(""), &out, &errOut)
+			if code := exitCode(err, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "-queue-sample-interval must be between 1s and 1h") {
+				t.Errorf("exit %d, stderr %q; want %d and the flag's range", code, errOut.String(), exitUsage)
+			}
+		})
+	}
+}

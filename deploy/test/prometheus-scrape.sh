@@ -3,35 +3,43 @@
 #
 #   1. promtool checks and unit-tests the alert rules;
 #   2. the local stack (devstack: SQS emulator + Partner Central simulator)
-#      starts on loopback, a few jobs are enqueued with "worker enqueue";
+#      starts on loopback, and "worker enqueue" sends jobs that exercise
+#      what the dashboard shows: jobs to apply (some carrying a stale
+#      EngagementLastModifiedAt, so that they meet a ConflictException and
+#      heal it) and one for an engagement that does not exist (a dead
+#      letter, class not_found);
 #   3. "worker run" applies them while a real Prometheus scrapes it every
-#      second (with the alert rules loaded);
-#   4. the script waits until Prometheus's HTTP API reports
-#      sum(pcsync_jobs_total{queue!="", outcome="applied"}) equal to the
-#      number of jobs (the queue label is what the rules and the dashboard's
-#      per-queue panels read), runs every expression of the Grafana dashboard
-#      against Prometheus, and stops the worker with SIGTERM, which must
-#      exit 0.
+#      second (with the alert rules loaded); the worker counts its queue and
+#      dead-letter queue every second (-queue-sample-interval 1s);
+#   4. the script waits until Prometheus's HTTP API reports every good job
+#      applied and the dead letter counted in the dead-letter queue (through
+#      the queue label the rules and the dashboard read), then runs every
+#      query of every panel of the Grafana dashboard against Prometheus, with
+#      the dashboard's variables set as Grafana would, and fails unless each
+#      returns data: at least one series with a number (NaN is no data).
+#      No critical alert may be pending or firing on this healthy stack.
+#      Last, it stops the worker with SIGTERM, which must exit 0.
 #
 # The worker reads the one queue devstack makes: the dashboard's per-queue
 # panels must work with a single queue too ($queue set to All, ".*").
 #
 # Usage: bash deploy/test/prometheus-scrape.sh
 #
-# Needs Go, and promtool + prometheus (Debian package "prometheus") and curl;
-# when they are missing and the script runs as root, it installs them with
-# apt-get. Only loopback addresses are used; the Debian package's own
+# Needs Go, and promtool + prometheus (Debian package "prometheus"), curl and
+# jq; when they are missing and the script runs as root, it installs them
+# with apt-get. Only loopback addresses are used; the Debian package's own
 # prometheus service (if any) is left alone: this run uses its own ports and
 # storage directory. Every process it starts is stopped on exit.
 #
 # Environment: PCSYNC_SCRAPE_TIMEOUT (seconds, default 120) bounds the run
-# from the start of the stack to the final check.
+# from the start of the stack to the final check; PCSYNC_SCRAPE_VERBOSE=1
+# prints every dashboard query and its result.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
 
-jobs_count=10
+jobs_count=12     # applied: jobs_count - 1, dead-lettered: 1
 timeout_secs=${PCSYNC_SCRAPE_TIMEOUT:-120}
 
 log() { printf 'prometheus-scrape: %s\n' "$*" >&2; }
@@ -46,6 +54,7 @@ missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
 if [ ${#missing[@]} -gt 0 ]; then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
   if [ "$(id -u)" -ne 0 ]; then
@@ -136,9 +145,17 @@ done
 
 # --- jobs --------------------------------------------------------------------------------
 
+# Jobs 1 to 11 update engagements devstack made; every third carries an
+# EngagementLastModifiedAt long past, so its write meets a ConflictException
+# and is healed by a read. Job 12's engagement does not exist: not_found, a
+# dead letter.
+applied_want=$((jobs_count - 1))
 for i in $(seq 1 "$jobs_count"); do
-  printf '{"Catalog":"Sandbox","EngagementIdentifier":"eng-%014d","ContextIdentifier":"1","Type":"CustomerProject","SourceUpdatedAt":"2026-11-26T06:00:00Z","Payload":{"CustomerProject":{"Customer":{"Industry":"Software and Internet","CompanyName":"Acme %d","WebsiteUrl":"https://acme.example","CountryCode":"US"},"Project":{"Title":"Migration %d","BusinessProblem":"Needs to migrate 40 VMs to AWS","TargetCompletionDate":"2026-12-31"}}}}\n' \
-    "$i" "$i" "$i"
+  eng=$i stale=""
+  [ "$i" -lt "$jobs_count" ] || eng=99
+  [ $((i % 3)) -ne 0 ] || stale='"EngagementLastModifiedAt":"2020-01-01T00:00:00Z",'
+  printf '{"Catalog":"Sandbox","EngagementIdentifier":"eng-%014d","ContextIdentifier":"1","Type":"CustomerProject",%s"SourceUpdatedAt":"2026-11-26T06:00:00Z","Payload":{"CustomerProject":{"Customer":{"Industry":"Software and Internet","CompanyName":"Acme %d","WebsiteUrl":"https://acme.example","CountryCode":"US"},"Project":{"Title":"Migration %d","BusinessProblem":"Needs to migrate 40 VMs to AWS","TargetCompletionDate":"2026-12-31"}}}}\n' \
+    "$eng" "$stale" "$i" "$i"
 done >"$tmp/jobs.jsonl"
 env "${stack_env[@]}" "$tmp/worker" enqueue "$tmp/jobs.jsonl" 2>"$tmp/enqueue.err" ||
   fail "worker enqueue: $(tail -n1 "$tmp/enqueue.err")"
@@ -206,7 +223,7 @@ log "prometheus ready on $prom, scraping $worker_addr every second"
 # Two writes a second: the jobs take a few seconds, long enough for several
 # scrapes to see them being applied.
 env "${stack_env[@]}" PCSYNC_WRITE_RPS=2 PCSYNC_LOG_FORMAT=json \
-  "$tmp/worker" run -metrics-addr "$worker_addr" -exit-when-idle 0 >"$tmp/worker.log" 2>&1 &
+  "$tmp/worker" run -metrics-addr "$worker_addr" -exit-when-idle 0 -queue-sample-interval 1s >"$tmp/worker.log" 2>&1 &
 worker_pid=$!
 pids+=("$worker_pid")
 worker_listening() {
@@ -217,19 +234,28 @@ wait_for "the worker's metrics listener" worker_listening
 curl -fsS --max-time 5 "http://$worker_addr/healthz" >/dev/null || fail "the worker's /healthz does not answer"
 log "worker running, metrics on http://$worker_addr/metrics"
 
-applied_query='sum(pcsync_jobs_total{queue!="", outcome="applied"})'
-applied=""
-all_applied() {
-  alive "$worker_pid" || fail "worker exited before its jobs were applied"
-  local body
-  body=$(query "$applied_query" 2>/dev/null) || return 1
-  applied=$(printf '%s' "$body" | sed -n 's/.*"value":\[[^,]*,"\([^"]*\)"\].*/\1/p')
-  [ "$applied" = "$jobs_count" ]
+# query_value EXPR: the value of an instant query's first series, or nothing.
+query_value() { query "$1" 2>/dev/null | jq -r '.data.result[0].value[1] // empty' 2>/dev/null; }
+# waiting_for WHAT EXPR WANT: waits until EXPR's value is WANT.
+waiting_for() {
+  local what=$1 expr=$2 want=$3 got=""
+  seen() {
+    alive "$worker_pid" || fail "worker exited while waiting for $what"
+    got=$(query_value "$expr")
+    [ "$got" = "$want" ]
+  }
+  wait_for "$what: $expr = $want (last seen: ${got:-none})" seen
+  log "Prometheus: $expr = $got"
 }
-log "waiting for Prometheus to see $jobs_count applied jobs"
-wait_for "$applied_query = $jobs_count (last seen: ${applied:-none})" all_applied
-log "Prometheus: $applied_query = $applied"
-printf '%s\n' "$(query "$applied_query")"
+
+log "waiting for Prometheus to see $applied_want applied jobs and 1 dead letter"
+waiting_for "the jobs applied" 'sum(pcsync_jobs_total{queue!="", outcome="applied"})' "$applied_want"
+waiting_for "the job dead-lettered" 'sum(pcsync_jobs_total{queue!="", outcome="dead_lettered"})' 1
+waiting_for "the dead letter in the dead-letter queue, as SQS counts it" 'max(pcsync_dead_letter_queue_messages)' 1
+waiting_for "the queue counted empty" 'max(sum by (instance, queue) (pcsync_queue_messages))' 0
+conflicts=$(query_value 'sum(pcsync_conflicts_total)')
+[ "${conflicts:-0}" != 0 ] || fail "no ConflictException was met: the stale jobs did not exercise the conflict panels"
+log "Prometheus: sum(pcsync_conflicts_total) = $conflicts"
 
 # The counters moved while Prometheus watched: rates have data.
 rate_query='sum(rate(pcsync_jobs_total{outcome="applied"}[1m])) > 0'
@@ -244,46 +270,59 @@ log "Prometheus: $rate_query holds"
 
 # --- 4. what Prometheus holds --------------------------------------------------------------
 
-names=$(curl -fsS --max-time 5 "$prom/api/v1/label/__name__/values" | grep -o '"pcsync_[a-z_]*"' | tr -d '"' | sort -u)
+names=$(curl -fsS --max-time 5 "$prom/api/v1/label/__name__/values" | jq -r '.data[] | select(startswith("pcsync_"))')
 log "pcsync series scraped: $(printf '%s\n' "$names" | grep -c .) metric names"
 printf '%s\n' "$names" | sed 's/^/  /' >&2
-for q in 'pcsync_jobs_total' 'pcsync_api_requests_total' 'pcsync_messages_held' 'pcsync_circuit_state' 'pcsync_write_budget_remaining'; do
-  printf '%s => %s\n' "$q" "$(query "$q" | grep -o '"result":.*' | head -c 2000)"
-done
 
-# Every expression of the Grafana dashboard must parse and run, with the
-# dashboard's variables set as Grafana would.
+# Every query of every panel of the Grafana dashboard must run and return
+# data, with the dashboard's variables set as Grafana would: the selectors
+# to all (".*"), the rate interval to 1m (four scrapes at 15 s, as Grafana
+# computes it), the range to 5m, and each text box to its default (the
+# account's quotas).
 dashboard=deploy/grafana/pcsync-dashboard.json
-exprs=$(sed -n 's/^ *"expr": "\(.*\)",\{0,1\}$/\1/p' "$dashboard" | sed 's/\\"/"/g; s/\\\\/\\/g')
-total=0
-with_data=0
-while IFS= read -r expr; do
-  [ -n "$expr" ] || continue
-  total=$((total + 1))
-  q=${expr//\$__rate_interval/1m}
+mapfile -t textboxes < <(jq -r '.templating.list[] | select(.type == "textbox") | "\(.name)=\(.query)"' "$dashboard")
+substitute() {
+  local q=$1 tb
+  q=${q//\$__rate_interval/1m}
   q=${q//\$__range/5m}
   q=${q//\$job/pcsync}
   q=${q//\$namespace/.*}
   q=${q//\$instance/.*}
   q=${q//\$queue/.*}
+  for tb in "${textboxes[@]}"; do
+    q=${q//\$${tb%%=*}/${tb#*=}}
+  done
+  printf '%s' "$q"
+}
+total=0
+empty=()
+while IFS=$'\t' read -r title ref expr; do
+  total=$((total + 1))
+  q=$(substitute "$expr")
+  case $q in *'$'*) fail "panel \"$title\" ($ref): a variable the script does not set: $q" ;; esac
   body=$(curl -sS --max-time 5 "$prom/api/v1/query" --data-urlencode "query=$q") ||
-    fail "dashboard query failed: $q"
-  case $body in
-    *'"status":"success"'*) ;;
-    *) fail "dashboard expression rejected by Prometheus: $expr -> $body" ;;
-  esac
-  case $body in
-    *'"result":[]'*) [ -z "${PCSYNC_SCRAPE_VERBOSE:-}" ] || log "no data yet: $q" ;;
-    *) with_data=$((with_data + 1)) ;;
-  esac
-done <<<"$exprs"
-[ "$total" -gt 0 ] || fail "no expressions found in $dashboard"
-log "dashboard: $total expressions run, $with_data with data"
+    fail "panel \"$title\" ($ref): query failed: $q"
+  [ "$(printf '%s' "$body" | jq -r .status)" = success ] ||
+    fail "panel \"$title\" ($ref): Prometheus rejected the query: $q -> $body"
+  # Data: a series (or scalar) whose value is a number, NaN not included.
+  numbers=$(printf '%s' "$body" | jq '[.data.result | if type == "array" then .[].value[1] else .[1] end | select(. != "NaN")] | length')
+  [ -z "${PCSYNC_SCRAPE_VERBOSE:-}" ] || log "$title ($ref): $numbers series with data: $q -> $(printf '%s' "$body" | jq -c .data.result | head -c 400)"
+  [ "$numbers" -gt 0 ] || empty+=("$title ($ref): $q -> $(printf '%s' "$body" | jq -c .data.result | head -c 300)")
+done < <(jq -r '.panels[] | select(.targets) | .title as $t | .targets[] | [$t, .refId, .expr] | @tsv' "$dashboard")
+[ "$total" -gt 0 ] || fail "no queries found in $dashboard"
+if [ ${#empty[@]} -gt 0 ]; then
+  printf 'prometheus-scrape: no data: %s\n' "${empty[@]}" >&2
+  fail "${#empty[@]} of $total dashboard queries returned no data on a healthy stack"
+fi
+log "dashboard: all $total queries of $(jq '[.panels[] | select(.targets)] | length' "$dashboard") panels returned data"
 
-rules=$(curl -fsS --max-time 5 "$prom/api/v1/rules" | { grep -o '"type":"alerting"' || true; } | grep -c . || true)
+rules=$(curl -fsS --max-time 5 "$prom/api/v1/rules" | jq '[.data.groups[].rules[] | select(.type == "alerting")] | length')
 [ "$rules" -gt 0 ] || fail "Prometheus loaded no alerting rules"
-firing=$(curl -fsS --max-time 5 "$prom/api/v1/alerts" | { grep -o '"alertname":"[A-Za-z]*"' || true; } | sort -u | tr '\n' ' ')
+alerts=$(curl -fsS --max-time 5 "$prom/api/v1/alerts")
+firing=$(printf '%s' "$alerts" | jq -r '[.data.alerts[] | "\(.labels.alertname) (\(.state))"] | unique | join(", ")')
 log "alert rules loaded: $rules; alerts pending or firing now: ${firing:-none}"
+critical=$(printf '%s' "$alerts" | jq -r '[.data.alerts[] | select(.labels.severity == "critical") | .labels.alertname] | unique | join(", ")')
+[ -z "$critical" ] || fail "critical alerts pending or firing on a healthy stack: $critical"
 
 # --- shutdown ---------------------------------------------------------------------------------
 
@@ -297,4 +336,4 @@ wait "$worker_pid" || status=$?
 grep -q '"msg":"worker stopped"' "$tmp/worker.log" || fail "worker log has no \"worker stopped\" line"
 
 ok=1
-log "OK: $jobs_count jobs applied and scraped, dashboard queries run, worker drained and exited 0"
+log "OK: $applied_want jobs applied and 1 dead-lettered, scraped; every dashboard query returned data; worker drained and exited 0"

@@ -92,6 +92,11 @@ type Config struct {
 	SQSEndpoint            string
 	PartnerCentralEndpoint string
 
+	// QueueSampleInterval is how often SQS is asked how many messages each
+	// queue and its dead-letter queue hold, for the metrics; 0: the
+	// queue's default (30 s).
+	QueueSampleInterval time.Duration
+
 	// MaxCircuitOpen ends a batch run (ExitWhenIdle > 0) whose circuit has
 	// stayed open this long: the service refuses every call (wrong
 	// credentials, say), so the queue never empties and the run would never
@@ -148,6 +153,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 	m.Queues(queueNames(c)...)
+	m.ExitWhenIdle(c.ExitWhenIdle)
 
 	// The metrics read the circuit, the limiters, the budget and (once it
 	// is built, below) the consumer at every scrape.
@@ -212,22 +218,24 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 		}
 	})
 	consumer, err := queue.NewConsumer(sqsClient, queue.Config{
-		QueueURL:     c.QueueURL,
-		DLQURL:       c.DLQURL,
-		Queues:       sources(c.QueueURLs, c.DLQURLs),
-		Workers:      c.Workers,
-		MaxHeld:      c.MaxHeld,
-		MaxBatch:     c.MaxBatch,
-		DrainTimeout: c.DrainTimeout,
-		ExitWhenIdle: c.ExitWhenIdle,
-		Gate:         gates{circuit, budget},
-		Observer:     m,
-		Logger:       log,
+		QueueURL:       c.QueueURL,
+		DLQURL:         c.DLQURL,
+		Queues:         sources(c.QueueURLs, c.DLQURLs),
+		Workers:        c.Workers,
+		MaxHeld:        c.MaxHeld,
+		MaxBatch:       c.MaxBatch,
+		DrainTimeout:   c.DrainTimeout,
+		ExitWhenIdle:   c.ExitWhenIdle,
+		SampleInterval: c.QueueSampleInterval,
+		Gate:           gates{circuit, budget},
+		Observer:       m,
+		Logger:         log,
 	}, jobs{u})
 	if err != nil {
 		return nil, err
 	}
 	m.ObserveQueue(consumer)
+	m.ObserveDepths(consumer)
 	d := &Daemon{cfg: c, log: log, consumer: consumer, updater: u, circuit: circuit, registry: reg, state: store, table: table}
 	if c.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", c.MetricsAddr)

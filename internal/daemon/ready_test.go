@@ -274,3 +274,110 @@ func messagesOn(t *testing.T, client *sqs.Client, queueURL string) int {
 	}
 	return n
 }
+
+// TestMetricsInAnOutage is what the metrics say while Partner Central is
+// out of reach and jobs pile up: why the circuit is open, how many jobs
+// wait on the queue beyond the ones held, the dead letters already in the
+// dead-letter queue, and the oldest held message ageing though no job
+// ends. The worker is a long-running one (no -exit-when-idle).
+func TestMetricsInAnOutage(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	srv := kumo.NewServer()
+	t.Cleanup(srv.Close)
+	client := sqs.NewFromConfig(testAWS, func(o *sqs.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	queueURL := newQueue(t, client, "daemon-outage")
+	dlqURL := newQueue(t, client, "daemon-outage-dlq")
+	const jobs, held, dead = 60, 10, 3
+	for i := range jobs {
+		body := fmt.Sprintf(`{"Catalog":"Sandbox","EngagementIdentifier":"eng-o%013d","ContextIdentifier":"1","Type":"CustomerProject",`+
+			`"Payload":{"CustomerProject":{"Customer":{"Industry":"Software and Internet","CompanyName":"Acme","WebsiteUrl":"https://acme.example","CountryCode":"US"},`+
+			`"Project":{"Title":"t","BusinessProblem":"Needs to migrate 40 VMs to AWS","TargetCompletionDate":"2026-12-31"}}}}`, i)
+		if _, err := client.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range dead {
+		if _, err := client.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(dlqURL), MessageBody: aws.String("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	d, err := New(Config{
+		QueueURL:               queueURL,
+		DLQURL:                 dlqURL,
+		Workers:                held,
+		MaxHeld:                held,
+		WriteRPS:               100,
+		ReadRPS:                100,
+		DrainTimeout:           time.Second,
+		QueueSampleInterval:    time.Second,
+		PartnerCentralEndpoint: "http://" + closed,
+		SQSEndpoint:            srv.URL,
+	}, testAWS, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runDaemon(t, d)
+	name, dlqName := queueURL[strings.LastIndex(queueURL, "/")+1:], dlqURL[strings.LastIndex(dlqURL, "/")+1:]
+
+	until(t, time.Minute, "the circuit open for a refused connection", func() (map[string]float64, bool) {
+		got := series(t, d, "pcsync_circuit_open_reason")
+		return got, got[`reason="connection_refused"`] == 1
+	})
+	waiting := until(t, 30*time.Second, "the jobs not held counted on the queue", func() (map[string]float64, bool) {
+		got := series(t, d, "pcsync_queue_messages")
+		return got, got[`queue="`+name+`",state="visible"`] == jobs-held && got[`queue="`+name+`",state="in_flight"`] == held
+	})
+	t.Logf("pcsync_queue_messages: %v", waiting)
+	if got := series(t, d, "pcsync_dead_letter_queue_messages"); got[`dlq="`+dlqName+`",queue="`+name+`"`] != dead {
+		t.Errorf("pcsync_dead_letter_queue_messages: got %v, want %d in %s", got, dead, dlqName)
+	}
+	age := series(t, d, "pcsync_queue_oldest_held_message_age_seconds")[`queue="`+name+`"`]
+	until(t, 30*time.Second, "the oldest held message ageing", func() (float64, bool) {
+		now := series(t, d, "pcsync_queue_oldest_held_message_age_seconds")[`queue="`+name+`"`]
+		return now, now >= age+1
+	})
+	if got := series(t, d, "pcsync_jobs_total"); got[`outcome="applied",queue="`+name+`"`] != 0 {
+		t.Errorf("jobs applied during the outage: got %v, want none", got)
+	}
+	if got := series(t, d, "pcsync_exit_when_idle_seconds"); got[""] != 0 || len(got) != 1 {
+		t.Errorf("pcsync_exit_when_idle_seconds: got %v, want 0 for a long-running worker", got)
+	}
+	sampled := series(t, d, "pcsync_queue_sample_timestamp_seconds")[`queue="`+name+`"`]
+	if ago := time.Since(time.Unix(int64(sampled), 0)); ago > 5*time.Second {
+		t.Errorf("queue sampled %v ago, want within the second's interval", ago)
+	}
+}
+
+// series reads every series of a gauge of the worker's registry, by its
+// labels as Prometheus writes them (`a="x",b="y"`).
+func series(t *testing.T, d *Daemon, name string) map[string]float64 {
+	t.Helper()
+	families, err := d.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			v := m.GetGauge().GetValue()
+			if m.GetCounter() != nil {
+				v = m.GetCounter().GetValue()
+			}
+			out[strings.Join(labels, ",")] = v
+		}
+	}
+	return out
+}
