@@ -54,8 +54,7 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, prio int, job *Job, lo
 	// above holds its context): the service appends every interaction it
 	// is sent, so whether this one is already listed must be known before
 	// the write, even when a timestamp to write with is at hand (this
-	// worker's own last write gave one). An interaction-only job is
-	// written onto the lead as it is now.
+	// worker's own last write gave one).
 	needRead := ts == nil || d.ReceiveCount > 1 || interactionOf(job) != nil
 	read := seen == nil && (needRead || u.reads.readFirst())
 	wrote := false
@@ -78,9 +77,6 @@ func (u *Updater) apply(ctx context.Context, d *Delivery, prio int, job *Job, lo
 			}
 		}
 		if seen != nil {
-			if job.interactionOnly {
-				in = ontoCurrentLead(seen, in)
-			}
 			holds := Holds(seen, &in)
 			if !wrote {
 				u.reads.observe(holds)

@@ -3,7 +3,6 @@ package updater
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"slices"
 	"time"
 )
@@ -96,19 +95,11 @@ func (u *Updater) applyContext(ctx context.Context, ck string, prio int, jobs []
 		return
 	}
 	live := jobs[:0:0]
-	// events are older Lead jobs whose Interaction nothing newer carries:
-	// an interaction is an event, not a state, so a newer job does not
-	// stand for it. Each is appended after the newest job, onto the lead
-	// as it is then (applyEvents).
-	var events []pending
 	for _, p := range jobs {
 		src := p.job.SourceUpdatedAt
-		older := (haveIntent && !src.IsZero() && src.Before(intent)) || (haveWM && !src.IsZero() && src.Before(wm))
 		switch {
 		case u.appliedIDs.has(p.d.ID):
 			settle(p, Verdict{Outcome: OutcomeAlreadyApplied})
-		case older && interactionOf(p.job) != nil:
-			events = append(events, p)
 		case haveIntent && !src.IsZero() && src.Before(intent):
 			settle(p, Verdict{Outcome: OutcomeStale})
 			u.messageLog(p.d, p.job).Info("stale job skipped: a newer one was already written", "source_updated_at", src, "newer", intent)
@@ -134,20 +125,23 @@ func (u *Updater) applyContext(ctx context.Context, ck string, prio int, jobs []
 			v = verdictOf(decide(ctx, &stateError{err: err}, OpUpdate, newAttempt(u.cfg.Policy, p.d.ReceiveCount, time.Now()), circuitView{}, time.Now()))
 		default:
 			v = u.apply(ctx, p.d, prio, p.job, log, claim)
-			u.release(ctx, claim, log)
+			if claim != nil {
+				// Released even when the worker is stopping: the next
+				// worker need not wait for the claim to lapse.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+				if err := claim.Release(rctx); err != nil {
+					log.Warn("could not release the context's claim; it lapses by itself", "error", err)
+				}
+				cancel()
+			}
 		}
 		switch v.Outcome {
 		case OutcomeStale:
 			// Another worker writes a newer version: this one and the
-			// older ones are stale, but for their interactions.
+			// older ones are stale.
 			for _, q := range live[n:] {
-				if interactionOf(q.job) != nil {
-					events = append(events, q)
-				} else {
-					settle(q, v)
-				}
+				settle(q, v)
 			}
-			u.applyEvents(ctx, ck, prio, events, settle)
 			return
 		case OutcomeApplied, OutcomeUnchanged, OutcomeAlreadyApplied:
 			if src := p.job.SourceUpdatedAt; !src.IsZero() {
@@ -161,14 +155,9 @@ func (u *Updater) applyContext(ctx context.Context, ck string, prio int, jobs []
 			u.appliedIDs.put(p.d.ID, struct{}{})
 			settle(p, v)
 			for _, q := range live[n+1:] {
-				if i := interactionOf(q.job); i != nil && !sameJSON(i, interactionOf(p.job)) {
-					events = append(events, q)
-					continue
-				}
 				u.appliedIDs.put(q.d.ID, struct{}{})
 				settle(q, Verdict{Outcome: OutcomeCoalesced})
 			}
-			u.applyEvents(ctx, ck, prio, events, settle)
 			return
 		case OutcomeDeadLettered:
 			// This version can never be applied; an older one still may.
@@ -177,7 +166,7 @@ func (u *Updater) applyContext(ctx context.Context, ck string, prio int, jobs []
 		case OutcomeRetried:
 			// The older versions go back with it: written before it, they
 			// would be stale by the time it is.
-			for _, q := range append(live[n:], events...) {
+			for _, q := range live[n:] {
 				settle(q, v)
 			}
 			log.Info("job sent back to the queue", "reason", v.Reason, "retry_in", v.Delay)
@@ -185,48 +174,8 @@ func (u *Updater) applyContext(ctx context.Context, ck string, prio int, jobs []
 		default:
 			// Abandoned: the worker is stopping; these messages reappear
 			// for another worker.
-			for _, q := range append(live[n:], events...) {
+			for _, q := range live[n:] {
 				settle(q, v)
-			}
-			return
-		}
-	}
-	// Every live job was dead-lettered (or there was none).
-	u.applyEvents(ctx, ck, prio, events, settle)
-}
-
-// applyEvents appends the interactions of older Lead jobs of context ck,
-// oldest first, each onto the lead as it is then: its QualificationStatus
-// and Customer are left as the newer jobs wrote them. An interaction the
-// lead already lists is not appended again (the read finds it). A job
-// that cannot be applied now goes back with the ones after it, so that
-// the interactions keep their order.
-func (u *Updater) applyEvents(ctx context.Context, ck string, prio int, events []pending, settle func(pending, Verdict)) {
-	slices.SortStableFunc(events, func(a, b pending) int { return a.fresh.Compare(b.fresh) })
-	for n, p := range events {
-		log := u.messageLog(p.d, p.job)
-		job := *p.job
-		job.interactionOnly = true
-		var v Verdict
-		claim, err := u.claim(ctx, ck, time.Time{})
-		if err != nil {
-			v = verdictOf(decide(ctx, &stateError{err: err}, OpUpdate, newAttempt(u.cfg.Policy, p.d.ReceiveCount, time.Now()), circuitView{}, time.Now()))
-		} else {
-			v = u.apply(ctx, p.d, prio, &job, log, claim)
-			u.release(ctx, claim, log)
-		}
-		switch v.Outcome {
-		case OutcomeApplied, OutcomeUnchanged, OutcomeAlreadyApplied:
-			u.appliedIDs.put(p.d.ID, struct{}{})
-			settle(p, v)
-		case OutcomeDeadLettered:
-			settle(p, v)
-		default:
-			for _, q := range events[n:] {
-				settle(q, v)
-			}
-			if v.Outcome == OutcomeRetried {
-				log.Info("job sent back to the queue", "reason", v.Reason, "retry_in", v.Delay)
 			}
 			return
 		}
@@ -242,17 +191,4 @@ func verdictOf(s step) Verdict {
 		return Verdict{Outcome: OutcomeRetried, Class: s.class, Reason: s.reason, Delay: s.delay}
 	}
 	return Verdict{Outcome: OutcomeAbandoned}
-}
-
-// release gives up a claim (nil: none), even when the worker is stopping:
-// the next worker need not wait for it to lapse.
-func (u *Updater) release(ctx context.Context, claim Claim, log *slog.Logger) {
-	if claim == nil {
-		return
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-	defer cancel()
-	if err := claim.Release(rctx); err != nil {
-		log.Warn("could not release the context's claim; it lapses by itself", "error", err)
-	}
 }

@@ -58,36 +58,14 @@ func withoutRepeatedInteraction(ge *partnercentral.GetEngagementOutput, in partn
 	return in
 }
 
-// interactionOf is the Lead Interaction in would append, or nil: the one
-// part of a write that is an event rather than a state, so a newer job
-// does not stand for it.
+// interactionOf is the Lead Interaction job would append, or nil: the one
+// part of a write that is not idempotent.
 func interactionOf(job *Job) *types.LeadInteraction {
 	lead, ok := job.Input.Payload.(*types.UpdateEngagementContextPayloadMemberLead)
 	if !ok {
 		return nil
 	}
 	return lead.Value.Interaction
-}
-
-// ontoCurrentLead returns in, a Lead job, with the QualificationStatus and
-// Customer the engagement's lead holds now: only its Interaction is the
-// job's. It is how an older job's interaction is appended without writing
-// its older state over a newer one. A context with no lead yet keeps the
-// job's own.
-func ontoCurrentLead(ge *partnercentral.GetEngagementOutput, in partnercentral.UpdateEngagementContextInput) partnercentral.UpdateEngagementContextInput {
-	want, ok := in.Payload.(*types.UpdateEngagementContextPayloadMemberLead)
-	if !ok {
-		return in
-	}
-	cur, _ := contextPayload(ge, aws.ToString(in.ContextIdentifier))
-	got, ok := cur.(*types.EngagementContextPayloadMemberLead)
-	if !ok || got.Value.Customer == nil {
-		return in
-	}
-	lead := want.Value
-	lead.QualificationStatus, lead.Customer = got.Value.QualificationStatus, got.Value.Customer
-	in.Payload = &types.UpdateEngagementContextPayloadMemberLead{Value: lead}
-	return in
 }
 
 // contextPayload is what the engagement's context id holds, and whether the

@@ -25,9 +25,6 @@ type Job struct {
 	// SourceUpdatedAt is when the upstream record changed (zero when the
 	// job did not say): when two jobs for one context meet, the newer wins.
 	SourceUpdatedAt time.Time
-	// interactionOnly marks an older Lead job applied for its Interaction
-	// alone, onto the lead as it is now (coalesce.go, applyEvents).
-	interactionOnly bool
 }
 
 // InvalidJobError lists every rule a job body breaks.

@@ -83,47 +83,6 @@ func (f *leadAPI) forms() []string {
 	return out
 }
 
-// TestOlderInteractionsAreNotDropped: an interaction is an event, so a
-// newer job does not stand for it. Older Lead jobs, coalesced in one
-// batch or stale behind a newer version, still append their interaction,
-// onto the newest status and customer, oldest first; one already listed
-// is not appended again.
-func TestOlderInteractionsAreNotDropped(t *testing.T) {
-	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
-	api := &leadAPI{modified: 1}
-	u, _ := newTestUpdater(t, api)
-	outs := u.Apply(t.Context(), []Delivery{
-		leadJob(t, u, "m1", "Acme v1", "form-1", base),
-		leadJob(t, u, "m2", "Acme v2", "form-2", base.Add(time.Minute)),
-		leadJob(t, u, "m3", "Acme v3", "", base.Add(2*time.Minute)),
-		leadJob(t, u, "m1-again", "Acme v1", "form-1", base),
-	})
-	for i, v := range outs {
-		if !acked(v) {
-			t.Errorf("job %d: %v, want it settled", i, v)
-		}
-	}
-	if got := api.forms(); fmt.Sprint(got) != "[form-1 form-2]" {
-		t.Errorf("interactions: got %v, want form-1 and form-2 once each, in their order", got)
-	}
-	if c := aws.ToString(api.lead.Customer.CompanyName); c != "Acme v3" {
-		t.Errorf("customer: got %q, want the newest, Acme v3", c)
-	}
-	// A stale job (older than the version applied) with a new interaction
-	// appends it, and leaves the newest customer in place.
-	outs = u.Apply(t.Context(), []Delivery{leadJob(t, u, "m0", "Acme v0", "form-0", base.Add(-time.Minute))})
-	if !acked(outs[0]) || fmt.Sprint(api.forms()) != "[form-1 form-2 form-0]" || aws.ToString(api.lead.Customer.CompanyName) != "Acme v3" {
-		t.Errorf("stale job with an interaction: %v, interactions %v, customer %q; want form-0 appended onto Acme v3",
-			outs[0], api.forms(), aws.ToString(api.lead.Customer.CompanyName))
-	}
-	// The same stale job again: nothing to append.
-	writes := api.writes
-	outs = u.Apply(t.Context(), []Delivery{leadJob(t, u, "m0-again", "Acme v0", "form-0", base.Add(-time.Minute))})
-	if !acked(outs[0]) || api.writes != writes {
-		t.Errorf("repeated stale interaction: %v after %d more writes, want it settled with none", outs[0], api.writes-writes)
-	}
-}
-
 // TestRepeatedInteractionAfterOwnWriteIsReadFirst: the same Lead job sent
 // twice, as two messages, with no timestamp of its own. This worker's
 // write of the first gave it a timestamp to write the second with, but
