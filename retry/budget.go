@@ -2,6 +2,7 @@ package retry
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -101,9 +102,25 @@ func (b *Budget) Restore(times []time.Time) {
 // never calls it.
 func (b *Budget) OnTake(fn func(time.Time)) { b.onTake = fn }
 
+// ErrLongWait says a call would wait for the budget longer than the caller
+// allows: Wait is how long, from what the budget knows now.
+type ErrLongWait struct{ Wait time.Duration }
+
+func (e *ErrLongWait) Error() string {
+	return fmt.Sprintf("daily budget spent; room again in %v", e.Wait.Round(time.Second))
+}
+
 // Take waits until a call fits in the window, then counts it. It returns
 // how long it waited, or ctx's error.
 func (b *Budget) Take(ctx context.Context) (time.Duration, error) {
+	return b.TakeWithin(ctx, 0)
+}
+
+// TakeWithin is Take, giving up with an *ErrLongWait, counting nothing, as
+// soon as the wait for room is longer than limit (0: no limit). Shared by a
+// fleet, the room seen a moment ago may be gone when the call is counted:
+// the caller learns it here rather than sleeping for hours.
+func (b *Budget) TakeWithin(ctx context.Context, limit time.Duration) (time.Duration, error) {
 	start := b.now()
 	for {
 		var (
@@ -125,6 +142,9 @@ func (b *Budget) Take(ctx context.Context) (time.Duration, error) {
 				b.onTake(at)
 			}
 			return b.now().Sub(start), nil
+		}
+		if limit > 0 && wait > limit {
+			return b.now().Sub(start), &ErrLongWait{Wait: wait}
 		}
 		t := time.NewTimer(wait)
 		select {

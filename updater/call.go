@@ -87,6 +87,14 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 	if err != nil {
 		return u.waitError(ctx, err)
 	}
+	if claim != nil {
+		// Renewed, if it must be, before the budget and the turn are
+		// spent: a claim lost here costs neither.
+		if _, err := claim.Hold(ctx); err != nil {
+			u.circuit.Record(probe, retry.Canceled, nil)
+			return &stateError{err: err}
+		}
+	}
 	if budget != nil {
 		if d := budget.Delay(); d > maxBudgetHold {
 			// Hours, maybe: hand the job back for then rather than hold
@@ -94,9 +102,15 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 			u.circuit.Record(probe, retry.Canceled, nil)
 			return &budgetSpentError{op: op, wait: d}
 		}
-		waited, err := budget.Take(wctx)
+		waited, err := budget.TakeWithin(wctx, maxBudgetHold)
 		if op == OpUpdate {
 			u.obs.BudgetWait(waited)
+		}
+		var long *retry.ErrLongWait
+		if errors.As(err, &long) {
+			// The fleet spent the room seen a moment ago.
+			u.circuit.Record(probe, retry.Canceled, nil)
+			return &budgetSpentError{op: op, wait: long.Wait}
 		}
 		if err != nil {
 			u.circuit.Record(probe, retry.Canceled, nil)
@@ -120,6 +134,7 @@ func (u *Updater) call(ctx context.Context, op string, prio int, lim *retry.Limi
 	}
 	callCtx := ctx
 	if claim != nil {
+		// Held above; renewed again only if the turn took long.
 		deadline, err := claim.Hold(ctx)
 		if err != nil {
 			u.circuit.Record(probe, retry.Canceled, nil)

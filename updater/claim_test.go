@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/pcsync/pcsync/partnercentral"
@@ -71,7 +72,6 @@ func TestWriteUnderClaim(t *testing.T) {
 }
 
 func TestClaimRefusals(t *testing.T) {
-	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name              string
 		claimErr, holdErr error
@@ -83,32 +83,71 @@ func TestClaimRefusals(t *testing.T) {
 		{name: "store unreachable", claimErr: errors.New("connection refused"), want: OutcomeRetried, maxDelay: time.Hour},
 		{name: "claim lost before the write", holdErr: errors.New("lapsed and taken"), want: OutcomeRetried, maxDelay: time.Hour},
 	} {
+		// In a bubble: a claim held elsewhere is waited for (claimPatience)
+		// on the bubble's clock.
 		t.Run(tc.name, func(t *testing.T) {
-			api := newFakeAPI()
-			c := newFakeClaimer()
-			c.claimErr, c.holdErr = tc.claimErr, tc.holdErr
-			u, _ := newTestUpdater(t, api, func(cfg *Config) { cfg.Versions = c })
-			outs := u.Apply(t.Context(), []Delivery{
-				jobMessage(t, u, "m1", "1", "v1", base, api.ts()),
-				jobMessage(t, u, "m2", "1", "v2", base.Add(time.Minute), api.ts()),
+			synctest.Test(t, func(t *testing.T) {
+				base := time.Now().Add(-48 * time.Hour) // the bubble's clock starts in 2000
+				api := newFakeAPI()
+				c := newFakeClaimer()
+				c.claimErr, c.holdErr = tc.claimErr, tc.holdErr
+				u, _ := newTestUpdater(t, api, func(cfg *Config) { cfg.Versions = c })
+				outs := u.Apply(t.Context(), []Delivery{
+					jobMessage(t, u, "m1", "1", "v1", base, api.ts()),
+					jobMessage(t, u, "m2", "1", "v2", base.Add(time.Minute), api.ts()),
+				})
+				for i, v := range outs {
+					if v.Outcome != tc.want {
+						t.Errorf("job %d: got %v, want %s", i, v, tc.want)
+					}
+					if tc.maxDelay > 0 && (v.Delay <= 0 || v.Delay > tc.maxDelay) {
+						t.Errorf("job %d: sent back for %v, want (0, %v]", i, v.Delay, tc.maxDelay)
+					}
+				}
+				if len(api.writes) != 0 {
+					t.Errorf("writes %v, want none", api.writes)
+				}
+				if tc.holdErr != nil && c.releases != 1 {
+					t.Errorf("releases %d, want the claim released", c.releases)
+				}
+				if tc.name == "held by another worker" && !strings.Contains(outs[0].Reason, "w2") {
+					t.Errorf("reason %q, want the holder named", outs[0].Reason)
+				}
 			})
-			for i, v := range outs {
-				if v.Outcome != tc.want {
-					t.Errorf("job %d: got %v, want %s", i, v, tc.want)
-				}
-				if tc.maxDelay > 0 && (v.Delay <= 0 || v.Delay > tc.maxDelay) {
-					t.Errorf("job %d: sent back for %v, want (0, %v]", i, v.Delay, tc.maxDelay)
-				}
-			}
-			if len(api.writes) != 0 {
-				t.Errorf("writes %v, want none", api.writes)
-			}
-			if tc.holdErr != nil && c.releases != 1 {
-				t.Errorf("releases %d, want the claim released", c.releases)
-			}
-			if tc.name == "held by another worker" && !strings.Contains(outs[0].Reason, "w2") {
-				t.Errorf("reason %q, want the holder named", outs[0].Reason)
-			}
 		})
 	}
+}
+
+// busyThenFree is a Claimer whose context is held by another worker for
+// the first busy claims.
+type busyThenFree struct {
+	*fakeClaimer
+	busy int
+}
+
+func (b *busyThenFree) Claim(ctx context.Context, key string, v time.Time) (Claim, error) {
+	if b.busy > 0 {
+		b.busy--
+		b.claims = append(b.claims, v)
+		return nil, &ClaimedError{Holder: "w2", Until: time.Now().Add(time.Minute)}
+	}
+	return b.fakeClaimer.Claim(ctx, key, v)
+}
+
+// TestShortClaimIsWaitedFor: a claim another worker releases within
+// claimPatience is waited for, held, not bounced through the queue.
+func TestShortClaimIsWaitedFor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := newFakeAPI()
+		c := &busyThenFree{fakeClaimer: newFakeClaimer(), busy: 3}
+		u, _ := newTestUpdater(t, api, func(cfg *Config) { cfg.Versions = c })
+		start := time.Now()
+		outs := u.Apply(t.Context(), []Delivery{jobMessage(t, u, "m1", "1", "v1", time.Now().Add(-time.Hour), api.ts())})
+		if outs[0].Outcome != OutcomeApplied || len(c.claims) != 4 {
+			t.Fatalf("got %v after %d claims, want applied on the fourth", outs[0], len(c.claims))
+		}
+		if waited := time.Since(start); waited > claimPatience {
+			t.Errorf("waited %v for the claim, want at most %v", waited, claimPatience)
+		}
+	})
 }

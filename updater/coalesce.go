@@ -125,9 +125,12 @@ func (u *Updater) applyContext(ctx context.Context, ck string, prio int, jobs []
 			v = verdictOf(decide(ctx, &stateError{err: err}, OpUpdate, newAttempt(u.cfg.Policy, p.d.ReceiveCount, time.Now()), circuitView{}, time.Now()))
 		default:
 			v = u.apply(ctx, p.d, prio, p.job, log, claim)
-			if claim != nil {
-				// Released even when the worker is stopping: the next
-				// worker need not wait for the claim to lapse.
+			// Released even when the worker is stopping, so that the next
+			// worker need not wait for the claim to lapse; but not when
+			// the job was cut off, maybe mid-call: a request still on its
+			// way must not land after another worker's write, so the
+			// claim lapses by itself.
+			if claim != nil && v.Outcome != OutcomeAbandoned {
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 				if err := claim.Release(rctx); err != nil {
 					log.Warn("could not release the context's claim; it lapses by itself", "error", err)

@@ -141,12 +141,15 @@ func decide(ctx context.Context, err error, op string, a *attempt, cv circuitVie
 	case errors.As(err, &invalid), errors.As(err, &future):
 		return step{kind: stepDeadLetter, class: ClassInvalidJob, reason: err.Error()}
 	case errors.As(err, &claimed):
-		// Another worker writes the context: back to the queue until its
-		// claim ends, or for claimRecheck when that is sooner (a live
-		// worker's claim ends with its job, in moments; only a crashed
-		// one's lasts), spread over a few seconds so that the jobs it
-		// held do not all return at once.
-		wait := min(max(claimed.Until.Sub(now), 0), claimRecheck) + time.Duration(rand.Int64N(int64(5*time.Second)))
+		// Another worker writes the context, and did not finish while
+		// this one waited a moment (claimPatience): back to the queue
+		// until its claim ends, or for claimRecheck when that is sooner
+		// (a live worker's claim ends with its job; only a crashed one's
+		// lasts), doubled for each delivery before (a hot context), and
+		// spread over a few seconds so that the jobs it held do not all
+		// return at once.
+		recheck := claimRecheck << min(max(a.receiveCount-1, 0), 3)
+		wait := min(max(claimed.Until.Sub(now), 0), recheck) + time.Duration(rand.Int64N(int64(5*time.Second)))
 		return step{kind: stepSendBack, class: SendBackClaimed, reason: claimed.Error(), delay: min(wait, maxRequeueDelay)}
 	case errors.As(err, &state):
 		// No write may escape the versions' store: the job waits in the
@@ -288,9 +291,15 @@ func (e *stateError) Error() string {
 
 func (e *stateError) Unwrap() error { return e.err }
 
-// claimRecheck is the longest a job waits in the queue for another
-// worker's claim on its context to end, before it looks again.
+// claimRecheck is the longest a job, on its first delivery, waits in the
+// queue for another worker's claim on its context to end, before it looks
+// again.
 const claimRecheck = 15 * time.Second
+
+// claimPatience is how long a job waits, held, for another worker's claim
+// on its context to end before it goes back to the queue: most claims end
+// with their job, within a second.
+const claimPatience = 3 * time.Second
 
 // maxBudgetHold is the longest a job waits, held, for room in the daily
 // budget; a longer wait sends it back to the queue for then.

@@ -199,7 +199,23 @@ const maxViews = 4096
 // stale.
 func (u *Updater) claim(ctx context.Context, ck string, src time.Time) (Claim, error) {
 	if c, ok := u.versions.(Claimer); ok {
-		return c.Claim(ctx, ck, src)
+		// Another worker's claim most often ends with its job, in
+		// moments: try again for claimPatience before giving up.
+		wait, deadline := 100*time.Millisecond, time.Now().Add(claimPatience)
+		for {
+			claim, err := c.Claim(ctx, ck, src)
+			var held *ClaimedError
+			if !errors.As(err, &held) || time.Now().Add(wait).After(deadline) {
+				return claim, err
+			}
+			wctx, endWait := u.waitContext(ctx)
+			slept := retry.Sleep(wctx, wait)
+			endWait()
+			if !slept {
+				return nil, err
+			}
+			wait *= 2
+		}
 	}
 	if src.IsZero() {
 		return nil, nil

@@ -299,8 +299,10 @@ func (c *claim) Hold(ctx context.Context) (time.Time, error) {
 		until := now.Add(c.s.lease)
 		_, err := c.s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: aws.String(c.s.table), Key: contextKey(c.key),
-			UpdateExpression:         aws.String("SET #u = :u"),
-			ConditionExpression:      aws.String("#h = :h AND #u = :was"),
+			UpdateExpression: aws.String("SET #u = :u"),
+			// Or already :u: the SDK retrying a renewal whose answer was
+			// lost finds it applied.
+			ConditionExpression:      aws.String("#h = :h AND (#u = :was OR #u = :u)"),
 			ExpressionAttributeNames: map[string]string{"#h": "holder", "#u": "until"},
 			ExpressionAttributeValues: map[string]ddb.AttributeValue{
 				":h": &ddb.AttributeValueMemberS{Value: c.s.holder}, ":u": num(until.UnixMilli()), ":was": num(c.until.UnixMilli()),

@@ -247,6 +247,12 @@ func TestBudgetOverLedger(t *testing.T) {
 	if d := b.Delay(); d < 24*time.Hour {
 		t.Fatalf("Delay of a spent budget: got %v", d)
 	}
+	// Spent by the fleet: a caller that will not wait hours hears so at
+	// once, and nothing is counted.
+	var long *retry.ErrLongWait
+	if _, err := b.TakeWithin(t.Context(), time.Minute); !errors.As(err, &long) || long.Wait < 24*time.Hour {
+		t.Fatalf("TakeWithin a spent budget: got %v, want an ErrLongWait of a day", err)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	if _, err := b.Take(ctx); !errors.Is(err, context.Canceled) {

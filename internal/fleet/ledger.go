@@ -20,13 +20,17 @@ import (
 // that end after now - window - MaxClockSkew: a call leaves it between one
 // window and one window, a minute and the skew after it was made, never
 // before. Taking a call is one conditional increment of this minute's
-// count, up to what the earlier minutes of the window leave: the earlier
-// minutes no longer change (but for a worker whose clock lags, by at most
-// the skew), so the fleet never counts past the limit.
+// count, up to what the earlier minutes of the window leave. The earlier
+// minutes no longer change, but for calls counted in a minute's last
+// moments that land after it ended (a worker whose clock lags, a slow or
+// retried request): those few are the most the fleet can count past the
+// limit.
 type Ledger struct {
 	s     *Store
 	pk    string
 	fresh time.Duration // how long a read of the window serves
+
+	refreshing sync.Mutex // held by the one goroutine refreshing for Delay
 
 	mu      sync.Mutex
 	readAt  time.Time       // when the window was last read
@@ -77,7 +81,11 @@ func (l *Ledger) read(ctx context.Context, now time.Time, window time.Duration) 
 		}
 	}
 	l.mu.Lock()
-	l.readAt, l.minute, l.buckets = now, minuteOf(now), buckets
+	// A read started earlier than the one installed, but answered later,
+	// knows less: it is dropped.
+	if l.buckets == nil || !now.Before(l.readAt) {
+		l.readAt, l.minute, l.buckets = now, minuteOf(now), buckets
+	}
 	l.mu.Unlock()
 	return nil
 }
@@ -182,16 +190,24 @@ func (l *Ledger) Take(ctx context.Context, now time.Time, limit int, window time
 // Delay is how long until the window has room, reading it again when the
 // last read is older than refreshEvery. A read that fails answers from the
 // last one: the next Take reads again, and fails the call if it must.
+//
+// One goroutine refreshes at a time; the others answer from the last read
+// meanwhile, so a slow table holds up one caller, for refreshTimeout at
+// most.
 func (l *Ledger) Delay(now time.Time, limit int, window time.Duration) time.Duration {
-	if l.stale(now) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if l.stale(now) && l.refreshing.TryLock() {
+		ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
 		if err := l.read(ctx, now, window); err != nil {
 			l.s.log.Warn("could not read the fleet's budget", "error", err)
 		}
 		cancel()
+		l.refreshing.Unlock()
 	}
 	return l.roomIn(now, limit, window)
 }
+
+// refreshTimeout bounds a refresh of the window for Delay.
+const refreshTimeout = 5 * time.Second
 
 // Used is how many calls the window held at the last read, with those this
 // worker counted since.
