@@ -33,6 +33,7 @@ import (
 
 	"github.com/pcsync/pcsync/internal/daemon"
 	"github.com/pcsync/pcsync/internal/fleet"
+	"github.com/pcsync/pcsync/internal/sdkhttp"
 	"github.com/pcsync/pcsync/partnercentral/pcsim"
 	"github.com/pcsync/pcsync/partnercentral/types"
 )
@@ -134,13 +135,19 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	s.PCURL = s.Sim.URL
 
-	s.SQS = sqs.NewFromConfig(s.AWSConfig(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(s.SQSURL) })
+	s.SQS = sqs.NewFromConfig(s.AWSConfig(), func(o *sqs.Options) {
+		o.BaseEndpoint = aws.String(s.SQSURL)
+		o.HTTPClient = sdkhttp.NewClient(o.HTTPClient)
+	})
 	if err := s.createQueues(ctx, o); err != nil {
 		s.Close()
 		return nil, err
 	}
 	s.StateTable = strings.TrimSuffix(o.Queue, ".fifo") + "-state"
-	db := dynamodb.NewFromConfig(s.AWSConfig(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(s.SQSURL) })
+	db := dynamodb.NewFromConfig(s.AWSConfig(), func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(s.SQSURL)
+		o.HTTPClient = sdkhttp.NewClient(o.HTTPClient)
+	})
 	if err := fleet.CreateTable(ctx, db, s.StateTable); err != nil {
 		s.Close()
 		return nil, err
