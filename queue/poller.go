@@ -28,11 +28,7 @@ const (
 // so that a response already on its way is not thrown away.
 func (c *Consumer) poll(ctx, recvCtx context.Context, s *source) {
 	failures, empties := 0, 0
-	// On a FIFO queue a receive that failed on the way back is retried
-	// with the same attempt id, so SQS hands out the same messages again
-	// instead of hiding them (and blocking their groups) for a whole
-	// visibility timeout.
-	attempt := ""
+	var attempt receiveAttempt
 	for ctx.Err() == nil {
 		n, ok := c.reserve(ctx, s)
 		if !ok {
@@ -53,14 +49,13 @@ func (c *Consumer) poll(ctx, recvCtx context.Context, s *source) {
 			}
 			s.gateStreak.ok(s.log)
 		}
-		if s.fifo && attempt == "" {
-			attempt = strconv.FormatUint(rand.Uint64(), 36)
+		id := ""
+		if s.fifo {
+			id = attempt.next(time.Now())
 		}
-		msgs, err := c.receive(recvCtx, s, n, attempt)
+		msgs, err := c.receive(recvCtx, s, n, id)
+		attempt.done(err)
 		c.deliver(s, msgs, n)
-		if err == nil {
-			attempt = ""
-		}
 		switch {
 		case err != nil:
 			if ctx.Err() != nil {
@@ -89,6 +84,42 @@ func (c *Consumer) poll(ctx, recvCtx context.Context, s *source) {
 			s.recvStreak.ok(s.log)
 			s.health.ok()
 		}
+	}
+}
+
+// attemptIDLife is how long a poller reuses a ReceiveRequestAttemptId.
+// SQS honours one for five minutes after the first receive made with it;
+// the margin covers the receive's own wait.
+const attemptIDLife = 4 * time.Minute
+
+// receiveAttempt is the ReceiveRequestAttemptId of a poller's receives on a
+// FIFO queue. A receive whose answer never arrived (cut short, connection
+// lost, timed out) is made again with the same id, so SQS hands out the
+// same messages again instead of hiding them, and blocking their groups,
+// for a whole visibility timeout. Any answer, an error one included, ends
+// the attempt: SQS refuses an id whose receive it answered with an error
+// (throttled, say), and the next receive is a new one. The SDK's own
+// retries resend the request as it was, id included.
+type receiveAttempt struct {
+	id    string
+	since time.Time // when id was made
+}
+
+// next returns the id of a receive made at now: the last one's while it
+// is still open and young enough, else a new one.
+func (a *receiveAttempt) next(now time.Time) string {
+	if a.id == "" || now.Sub(a.since) >= attemptIDLife {
+		a.id, a.since = strconv.FormatUint(rand.Uint64(), 36), now
+	}
+	return a.id
+}
+
+// done ends the attempt unless err says its answer was lost.
+func (a *receiveAttempt) done(err error) {
+	switch errorCode(err) {
+	case CodeTransport, CodeTimeout:
+	default:
+		a.id = ""
 	}
 }
 
@@ -127,7 +158,8 @@ func (c *Consumer) unreserve(s *source, n int) {
 	c.mu.Unlock()
 }
 
-// receive makes one ReceiveMessage call to s for up to n messages.
+// receive makes one ReceiveMessage call to s for up to n messages, with
+// attempt as its ReceiveRequestAttemptId unless it is "".
 func (c *Consumer) receive(ctx context.Context, s *source, n int, attempt string) ([]*Message, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.WaitTime+receiveSlack)
 	defer cancel()

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/pcsync/pcsync/internal/sdkhttp"
 	"github.com/pcsync/pcsync/queue"
 )
 
@@ -26,7 +27,7 @@ func openDLQ(ctx context.Context, cmd, queueURL, dlqURL string, stderr io.Writer
 	if err != nil {
 		return nil, "", fmt.Errorf("load AWS configuration: %w", err)
 	}
-	client := sqs.NewFromConfig(awsCfg)
+	client := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.HTTPClient = sdkhttp.NewClient(o.HTTPClient) })
 	url, err := dlqTarget(ctx, client, queueURL, dlqURL)
 	if err != nil {
 		fmt.Fprintf(stderr, "worker %s: %v\n", cmd, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/pcsync/pcsync/internal/sdkhttp"
 	"github.com/pcsync/pcsync/partnercentral/schema"
 	"github.com/pcsync/pcsync/queue"
 	"github.com/pcsync/pcsync/updater"
@@ -109,7 +110,7 @@ func runEnqueue(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	e := &enqueuer{
 		dec:        updater.NewDecoder(schema.New()),
-		producer:   queue.NewProducer(sqs.NewFromConfig(awsCfg), *queueURL, queue.ProducerConfig{}),
+		producer:   queue.NewProducer(sqs.NewFromConfig(awsCfg, func(o *sqs.Options) { o.HTTPClient = sdkhttp.NewClient(o.HTTPClient) }), *queueURL, queue.ProducerConfig{}),
 		stdout:     stdout,
 		stderr:     stderr,
 		skip:       *skip,

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pcsync/pcsync/internal/fleet"
+	"github.com/pcsync/pcsync/internal/sdkhttp"
 	"github.com/pcsync/pcsync/internal/state"
 	"github.com/pcsync/pcsync/metrics"
 	"github.com/pcsync/pcsync/partnercentral"
@@ -178,6 +179,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 	var table *fleet.Store
 	if c.StateTable != "" {
 		db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+			o.HTTPClient = sdkhttp.NewClient(o.HTTPClient)
 			if c.DynamoDBEndpoint != "" {
 				o.BaseEndpoint = aws.String(c.DynamoDBEndpoint)
 			}
@@ -213,6 +215,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 		return nil, err
 	}
 	sqsClient := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {
+		o.HTTPClient = sdkhttp.NewClient(o.HTTPClient)
 		if c.SQSEndpoint != "" {
 			o.BaseEndpoint = aws.String(c.SQSEndpoint)
 		}

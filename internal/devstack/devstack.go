@@ -7,10 +7,12 @@
 package devstack
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -31,6 +33,7 @@ import (
 
 	"github.com/pcsync/pcsync/internal/daemon"
 	"github.com/pcsync/pcsync/internal/fleet"
+	"github.com/pcsync/pcsync/internal/sdkhttp"
 	"github.com/pcsync/pcsync/partnercentral/pcsim"
 	"github.com/pcsync/pcsync/partnercentral/types"
 )
@@ -118,16 +121,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("sqs listener: %w", err)
 	}
 	s.SQSURL = "http://" + ln.Addr().String()
-	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(s.target.Load())
-		r.Out.Host = r.In.Host // kumo names queues after the host it is asked on
-	}}
-	proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
-		// A client that gave up (a long poll cancelled at shutdown) is
-		// routine; the emulator being gone is a 502 the SDK retries.
-		w.WriteHeader(http.StatusBadGateway)
-	}
-	s.sqsProxy = &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
+	s.sqsProxy = &http.Server{Handler: newSQSProxy(s.target.Load, nil), ReadHeaderTimeout: 10 * time.Second}
 	go s.sqsProxy.Serve(ln)
 
 	o.Sim.Credentials = map[string]string{AccessKeyID: SecretAccessKey}
@@ -141,13 +135,19 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	s.PCURL = s.Sim.URL
 
-	s.SQS = sqs.NewFromConfig(s.AWSConfig(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(s.SQSURL) })
+	s.SQS = sqs.NewFromConfig(s.AWSConfig(), func(o *sqs.Options) {
+		o.BaseEndpoint = aws.String(s.SQSURL)
+		o.HTTPClient = sdkhttp.NewClient(o.HTTPClient)
+	})
 	if err := s.createQueues(ctx, o); err != nil {
 		s.Close()
 		return nil, err
 	}
 	s.StateTable = strings.TrimSuffix(o.Queue, ".fifo") + "-state"
-	db := dynamodb.NewFromConfig(s.AWSConfig(), func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(s.SQSURL) })
+	db := dynamodb.NewFromConfig(s.AWSConfig(), func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(s.SQSURL)
+		o.HTTPClient = sdkhttp.NewClient(o.HTTPClient)
+	})
 	if err := fleet.CreateTable(ctx, db, s.StateTable); err != nil {
 		s.Close()
 		return nil, err
@@ -162,6 +162,46 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}
 	}
 	return s, nil
+}
+
+// newSQSProxy forwards every request to the emulator target points at,
+// through transport (nil: http.DefaultTransport).
+func newSQSProxy(target func() *url.URL, transport http.RoundTripper) http.Handler {
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target())
+			r.Out.Host = r.In.Host // kumo names queues after the host it is asked on
+		},
+		Transport: transport,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			// A client that gave up (a long poll cancelled at shutdown) is
+			// routine; the emulator being gone is a 502 the SDK retries.
+			w.WriteHeader(http.StatusBadGateway)
+		},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The request is read whole before it is forwarded. Streamed
+		// through, it got answers cut short under load: after sending a
+		// body, http.Transport reads it once more to see it end, and the
+		// emulator may have answered by then (a receive finding messages
+		// answers at once). The server closes a request body as soon as
+		// the handler starts its response (an HTTP/1 handler may not read
+		// the request after writing the answer: golang/go#15527, #40747),
+		// so that last read fails, the transport closes its connection to
+		// the emulator, and the client gets a 200 whose body stops short:
+		// "unexpected EOF". The messages in a receive cut so stay in
+		// flight, held by nobody, for their visibility timeout. A body in
+		// memory cannot be closed under the transport; the emulator reads
+		// every body into memory anyway.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			// The client went away before its request was complete.
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		proxy.ServeHTTP(w, r)
+	})
 }
 
 func orLoopback(addr string) string {
