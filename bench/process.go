@@ -18,10 +18,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/pcsync/pcsync/internal/devstack"
+	"github.com/pcsync/pcsync/internal/sdkhttp"
 )
 
 // build builds a command of the module into e.tmp and returns its path.
@@ -119,8 +121,11 @@ func (x *externalStack) sqsClient(hc aws.HTTPClient) *sqs.Client {
 		Credentials:  credentials.NewStaticCredentialsProvider(devstack.AccessKeyID, devstack.SecretAccessKey, ""),
 		BaseEndpoint: aws.String(x.env["AWS_ENDPOINT_URL_SQS"]),
 	}
-	if hc != nil {
-		o.HTTPClient = hc
+	if hc == nil {
+		hc = awshttp.NewBuildableClient()
 	}
+	// As the worker's: a request body closed by the SDK must not cut the
+	// answer (internal/sdkhttp).
+	o.HTTPClient = sdkhttp.NewClient(hc)
 	return sqs.New(o)
 }
