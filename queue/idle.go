@@ -2,12 +2,8 @@ package queue
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 // This file is ExitWhenIdle: when a batch run's queues count as drained.
@@ -87,22 +83,15 @@ func (c *Consumer) waitForStop(ctx context.Context) bool {
 func (c *Consumer) leftOnQueues(ctx context.Context) ([]int, error) {
 	counts := make([]int, 0, len(c.srcs))
 	for _, s := range c.srcs {
-		attrs, err := c.queueAttributes(ctx, s,
-			types.QueueAttributeNameApproximateNumberOfMessages,
-			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-			types.QueueAttributeNameApproximateNumberOfMessagesDelayed)
+		attrs, err := c.queueAttributes(ctx, s, depthAttributes...)
 		if err != nil {
 			return counts, err
 		}
-		n := 0
-		for _, v := range attrs {
-			k, err := strconv.Atoi(v)
-			if err != nil {
-				return counts, fmt.Errorf("queue %s: attribute value %q is not a count", s.url, v)
-			}
-			n += k
+		d, err := countsOf(s.url, attrs)
+		if err != nil {
+			return counts, err
 		}
-		counts = append(counts, n)
+		counts = append(counts, d.Visible+d.InFlight+d.Delayed)
 	}
 	return counts, nil
 }

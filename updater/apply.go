@@ -18,7 +18,7 @@ import (
 //
 // prio is the priority its calls take under the rate limiters: the highest
 // of the jobs it stands for (coalesce.go). claim, when the versions are a
-// fleet's (Claimer), is this worker's hold on the context: every write is
+// fleet's (Config.Claims), is this worker's hold on the context: every write is
 // made under it.
 func (u *Updater) apply(ctx context.Context, d *Delivery, prio int, job *Job, log *slog.Logger, claim Claim) Verdict {
 	in := job.Input

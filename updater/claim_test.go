@@ -13,7 +13,6 @@ import (
 
 // fakeClaimer is a Claimer whose answers the test sets.
 type fakeClaimer struct {
-	memoryVersions
 	claimErr error     // Claim's answer
 	holdErr  error     // Hold's answer
 	deadline time.Time // Hold's deadline
@@ -22,7 +21,7 @@ type fakeClaimer struct {
 }
 
 func newFakeClaimer() *fakeClaimer {
-	return &fakeClaimer{memoryVersions: newMemoryVersions(100), deadline: time.Now().Add(time.Hour)}
+	return &fakeClaimer{deadline: time.Now().Add(time.Hour)}
 }
 
 func (f *fakeClaimer) Claim(_ context.Context, _ string, v time.Time) (Claim, error) {
@@ -54,7 +53,7 @@ func TestWriteUnderClaim(t *testing.T) {
 	api := &deadlineAPI{fakeAPI: newFakeAPI()}
 	c := newFakeClaimer()
 	c.deadline = time.Now().Add(40 * time.Second)
-	u, _ := newTestUpdater(t, api, func(cfg *Config) { cfg.Versions = c })
+	u, _ := newTestUpdater(t, api, func(cfg *Config) { cfg.Claims = c })
 	base := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
 	outs := u.Apply(t.Context(), []Delivery{
 		jobMessage(t, u, "m1", "1", "v1", base, api.ts()),
@@ -91,7 +90,7 @@ func TestClaimRefusals(t *testing.T) {
 				api := newFakeAPI()
 				c := newFakeClaimer()
 				c.claimErr, c.holdErr = tc.claimErr, tc.holdErr
-				u, _ := newTestUpdater(t, api, func(cfg *Config) { cfg.Versions = c })
+				u, _ := newTestUpdater(t, api, func(cfg *Config) { cfg.Claims = c })
 				outs := u.Apply(t.Context(), []Delivery{
 					jobMessage(t, u, "m1", "1", "v1", base, api.ts()),
 					jobMessage(t, u, "m2", "1", "v2", base.Add(time.Minute), api.ts()),
@@ -140,7 +139,7 @@ func TestShortClaimIsWaitedFor(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		api := newFakeAPI()
 		c := &busyThenFree{fakeClaimer: newFakeClaimer(), busy: 3}
-		u, _ := newTestUpdater(t, api, func(cfg *Config) { cfg.Versions = c })
+		u, _ := newTestUpdater(t, api, func(cfg *Config) { cfg.Claims = c })
 		start := time.Now()
 		outs := u.Apply(t.Context(), []Delivery{jobMessage(t, u, "m1", "1", "v1", time.Now().Add(-time.Hour), api.ts())})
 		if outs[0].Outcome != OutcomeApplied || len(c.claims) != 4 {

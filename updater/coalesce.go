@@ -82,7 +82,17 @@ func (u *Updater) applyContext(ctx context.Context, ck string, prio int, jobs []
 	// applied (SQS delivers at least once), and versions no newer than the
 	// one last applied to the context (a standard queue reorders).
 	wm, haveWM := u.watermark.get(ck)
-	intent, haveIntent, err := u.versions.Intended(ctx, ck)
+	var (
+		intent     time.Time
+		haveIntent bool
+		err        error
+	)
+	if u.cfg.Claims == nil {
+		// With claims there is nothing to ask: the claim of the newest
+		// job checks the recorded version in the same step as it takes
+		// the context.
+		intent, haveIntent, err = u.versions.Intended(ctx, ck)
+	}
 	if err != nil {
 		// Without the newest version intended, an older job might be
 		// written over it: every job waits in the queue until the store

@@ -105,6 +105,10 @@ type Config struct {
 	// The caller owns it (and closes it, if it needs closing) and must not
 	// close it while Apply runs.
 	Versions Versions
+	// Claims, when set, is the fleet's store of versions (see Claimer):
+	// every write is made under a claim on its context, and Versions is
+	// not used.
+	Claims Claimer
 	Observer Observer
 	Logger   *slog.Logger
 }
@@ -193,12 +197,12 @@ func New(api API, dec *Decoder, cfg Config) (*Updater, error) {
 const maxViews = 4096
 
 // claim takes context ck for the write of its newest job, of version src:
-// from a Claimer, a claim the write is made under (see Claimer); from any
-// other Versions, the version is recorded (Intend) and the claim is nil.
+// from Config.Claims, a claim the write is made under (see Claimer);
+// otherwise the version is recorded (Versions.Intend) and the claim is nil.
 // An error means the job must not be written: ErrSuperseded says it is
 // stale.
 func (u *Updater) claim(ctx context.Context, ck string, src time.Time) (Claim, error) {
-	if c, ok := u.versions.(Claimer); ok {
+	if c := u.cfg.Claims; c != nil {
 		// Another worker's claim most often ends with its job, in
 		// moments: try again for claimPatience before giving up.
 		wait, deadline := 100*time.Millisecond, time.Now().Add(claimPatience)

@@ -83,11 +83,13 @@ func (v memoryVersions) Intend(_ context.Context, key string, t time.Time) error
 // (withoutRepeatedInteraction); a job without a timestamp, or delivered
 // before, reads first. The claim makes such a race rare, and the versions
 // keep an older job from being written after a newer one.
+//
+// With Config.Claims set, Config.Versions is not used: the claims keep the
+// versions.
 type Claimer interface {
-	Versions
 	// Claim takes context key for a write of version v (zero: the job
-	// has none). It records v as the newest version intended, as Intend
-	// does, in the same step. It fails with ErrSuperseded when a newer
+	// has none). It records v as the newest version intended, in the same
+	// step. It fails with ErrSuperseded when a newer
 	// version is recorded, and with a *ClaimedError when another process
 	// holds the context. Any other error means the write must not happen.
 	Claim(ctx context.Context, key string, v time.Time) (Claim, error)

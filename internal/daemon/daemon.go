@@ -176,7 +176,10 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 		budget.OnTake(store.RecordWrite)
 	}
 	// With a table, the fleet shares the versions and both budgets.
-	var table *fleet.Store
+	var (
+		table  *fleet.Store
+		claims updater.Claimer
+	)
 	if c.StateTable != "" {
 		db := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 			o.HTTPClient = sdkhttp.NewClient(o.HTTPClient)
@@ -190,7 +193,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 		if err != nil {
 			return nil, err
 		}
-		versions = table
+		claims = table
 		budget = retry.NewSharedBudget(c.WriteBudget, budgetWindow, table.Ledger("write"), nil)
 		readBudget = retry.NewSharedBudget(c.ReadBudget, budgetWindow, table.Ledger("read"), nil)
 		log.Info("state table opened", "table", c.StateTable, "holder", table.Holder())
@@ -210,6 +213,7 @@ func New(c Config, awsCfg aws.Config, log *slog.Logger) (_ *Daemon, err error) {
 		Observer:   m,
 		Logger:     log,
 		Versions:   versions,
+		Claims:     claims,
 	})
 	if err != nil {
 		return nil, err

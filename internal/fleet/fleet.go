@@ -194,40 +194,6 @@ func (s *Store) state(ctx context.Context, key string) (map[string]ddb.Attribute
 	return out.Item, nil
 }
 
-// Intended returns the newest version recorded for context key by any
-// worker of the fleet.
-func (s *Store) Intended(ctx context.Context, key string) (time.Time, bool, error) {
-	item, err := s.state(ctx, key)
-	if err != nil {
-		return time.Time{}, false, err
-	}
-	v, ok := numAttr(item, "version")
-	if !ok {
-		return time.Time{}, false, nil
-	}
-	return time.Unix(0, v), true, nil
-}
-
-// Intend records v as the newest version of context key unless one as new
-// or newer is recorded. The updater claims instead (Claim); Intend is here
-// for a Versions used without claims.
-func (s *Store) Intend(ctx context.Context, key string, v time.Time) error {
-	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                aws.String(s.table),
-		Key:                      contextKey(key),
-		UpdateExpression:         aws.String("SET #v = :v, #e = :e"),
-		ConditionExpression:      aws.String("attribute_not_exists(#v) OR #v < :v"),
-		ExpressionAttributeNames: map[string]string{"#v": "version", "#e": "expires"},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":v": num(v.UnixNano()), ":e": num(s.now().Add(keepFor).Unix()),
-		},
-	})
-	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("state table %s: %w", s.table, err)
-	}
-	return nil
-}
-
 // Claim takes context key for this worker, for the write of version v
 // (zero: none), in one conditional write that also records v: it succeeds
 // only if no newer version is recorded and no other worker's claim is in
@@ -297,17 +263,9 @@ func (c *claim) Hold(ctx context.Context) (time.Time, error) {
 	now := c.s.now()
 	if c.until.Sub(now) < renewBelow {
 		until := now.Add(c.s.lease)
-		_, err := c.s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: aws.String(c.s.table), Key: contextKey(c.key),
-			UpdateExpression: aws.String("SET #u = :u"),
-			// Or already :u: the SDK retrying a renewal whose answer was
-			// lost finds it applied.
-			ConditionExpression:      aws.String("#h = :h AND (#u = :was OR #u = :u)"),
-			ExpressionAttributeNames: map[string]string{"#h": "holder", "#u": "until"},
-			ExpressionAttributeValues: map[string]ddb.AttributeValue{
-				":h": &ddb.AttributeValueMemberS{Value: c.s.holder}, ":u": num(until.UnixMilli()), ":was": num(c.until.UnixMilli()),
-			},
-		})
+		// Or already :u: the SDK retrying a renewal whose answer was lost
+		// finds it applied.
+		err := c.whileHeld(ctx, "SET #u = :u", "(#u = :was OR #u = :u)", ":u", num(until.UnixMilli()))
 		switch {
 		case isConditionFailed(err):
 			return time.Time{}, fmt.Errorf("state table %s: the claim on context %s lapsed and was taken", c.s.table, c.key)
@@ -321,19 +279,31 @@ func (c *claim) Hold(ctx context.Context) (time.Time, error) {
 
 // Release ends the claim, if it is still this worker's.
 func (c *claim) Release(ctx context.Context) error {
-	_, err := c.s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: aws.String(c.s.table), Key: contextKey(c.key),
-		UpdateExpression:         aws.String("REMOVE #h, #u"),
-		ConditionExpression:      aws.String("#h = :h AND #u = :was"),
-		ExpressionAttributeNames: map[string]string{"#h": "holder", "#u": "until"},
-		ExpressionAttributeValues: map[string]ddb.AttributeValue{
-			":h": &ddb.AttributeValueMemberS{Value: c.s.holder}, ":was": num(c.until.UnixMilli()),
-		},
-	})
-	if err != nil && !isConditionFailed(err) {
+	if err := c.whileHeld(ctx, "REMOVE #h, #u", "#u = :was", "", nil); err != nil && !isConditionFailed(err) {
 		return fmt.Errorf("state table %s: %w", c.s.table, err)
 	}
 	return nil
+}
+
+// whileHeld updates the context's item with update, on condition that this
+// worker's claim is the one in force (holder #h is this worker and cond
+// holds, #u = :was being the until it set), with one more value name if
+// given.
+func (c *claim) whileHeld(ctx context.Context, update, cond, name string, value ddb.AttributeValue) error {
+	values := map[string]ddb.AttributeValue{
+		":h": &ddb.AttributeValueMemberS{Value: c.s.holder}, ":was": num(c.until.UnixMilli()),
+	}
+	if name != "" {
+		values[name] = value
+	}
+	_, err := c.s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(c.s.table), Key: contextKey(c.key),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String("#h = :h AND " + cond),
+		ExpressionAttributeNames:  map[string]string{"#h": "holder", "#u": "until"},
+		ExpressionAttributeValues: values,
+	})
+	return err
 }
 
 // CreateTable creates a state table as deploy/cloudformation does (on
