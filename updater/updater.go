@@ -108,7 +108,7 @@ type Config struct {
 	// Claims, when set, is the fleet's store of versions (see Claimer):
 	// every write is made under a claim on its context, and Versions is
 	// not used.
-	Claims Claimer
+	Claims   Claimer
 	Observer Observer
 	Logger   *slog.Logger
 }
